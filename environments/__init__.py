@@ -1,0 +1,1 @@
+"""Built-in openenvs environments, one folder per family (found through registry.json)."""

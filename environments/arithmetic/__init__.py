@@ -1,0 +1,1 @@
+"""Procedural integer arithmetic (`math/arithmetic-v1`)."""

@@ -1,0 +1,221 @@
+"""The `Env` base class and the helpers for the two common episode shapes.
+
+An environment is a Gymnasium-style object: ``reset(*, seed=None, options=None)`` returns
+``(Observation, info)`` and ``step(action)`` returns a :class:`~openenvs.StepResult`, which
+unpacks like Gymnasium's 5-tuple. Observations carry chat messages; actions are a `str`
+(an assistant message) or a :class:`~openenvs.Message`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ._errors import ResetNeeded
+from ._types import Action, Message, Observation, StepResult
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ._spec import EnvSpec
+
+__all__ = ["Env", "action_text"]
+
+
+def action_text(action: Action) -> str:
+    """The text of an action, whether it is a `str` or a `Message`.
+
+    Example:
+        >>> action_text(Message(role="assistant", content="42"))
+        '42'
+    """
+    return action if isinstance(action, str) else (action.content or "")
+
+
+def _wrap_reset(reset: Any) -> Any:
+    @functools.wraps(reset)
+    def wrapped(self: Env, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        if seed is not None:
+            self._seed = seed
+            self._np_random = None
+        self._turn = 0
+        self._done = False
+        result = reset(self, seed=seed, options=options)
+        self._done = False
+        return result
+
+    wrapped.__openenvs_wrapped__ = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _before_step(self: Env) -> None:
+    if self._done is not False:
+        raise ResetNeeded(
+            f"{type(self).__name__}.step() called "
+            + ("before reset()" if self._done is None else "after the episode ended")
+            + "; call env.reset(seed=...) to start an episode."
+        )
+
+
+def _after_step(self: Env, result: Any) -> StepResult:
+    self._turn += 1
+    obs, reward, terminated, truncated, info = result
+    max_turns = self.max_turns
+    if max_turns is not None and self._turn >= max_turns and not terminated and not truncated:
+        truncated = True
+        info["truncated_by"] = "max_turns"
+        result = StepResult(obs, reward, terminated, truncated, info)
+    elif type(result) is not StepResult:
+        result = StepResult(obs, reward, terminated, truncated, info)
+    if terminated or truncated:
+        self._done = True
+    return result
+
+
+def _wrap_step(step: Any) -> Any:
+    @functools.wraps(step)
+    def wrapped(self: Env, action: Action) -> StepResult:
+        _before_step(self)
+        return _after_step(self, step(self, action))
+
+    wrapped.__openenvs_wrapped__ = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _wrap_astep(astep: Any) -> Any:
+    @functools.wraps(astep)
+    async def wrapped(self: Env, action: Action) -> StepResult:
+        _before_step(self)
+        return _after_step(self, await astep(self, action))
+
+    wrapped.__openenvs_wrapped__ = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _wrap_areset(areset: Any) -> Any:
+    @functools.wraps(areset)
+    async def wrapped(self: Env, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        if seed is not None:
+            self._seed = seed
+            self._np_random = None
+        self._turn = 0
+        result = await areset(self, seed=seed, options=options)
+        self._done = False
+        return result
+
+    wrapped.__openenvs_wrapped__ = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+class Env:
+    """Base class of every openenvs environment.
+
+    A subclass MUST override:
+
+    - ``reset(*, seed=None, options=None) -> (Observation, info)``: call ``super().reset(seed=seed)``
+      first, which seeds :attr:`np_random`; return the opening messages and the tools on offer.
+    - ``step(action) -> StepResult``: take one policy turn (a `str` or an assistant `Message`) and
+      return the messages to append, the reward, ``terminated``, ``truncated`` and ``info``.
+
+    A subclass MAY override ``areset``/``astep`` (async twins; the defaults call the sync methods),
+    ``close`` (release processes and files), and set ``max_turns`` (the base class truncates the
+    episode after that many steps) and ``metadata``. ``info`` should carry ``correct`` (bool or None)
+    and ``source`` (``{"env_id", "index", "difficulty"}``).
+
+    The base class tracks the turn count, raises :class:`~openenvs.ResetNeeded` when ``step`` is
+    called before ``reset`` or after the episode ended, and records the `spec` it was made from.
+    """
+
+    spec: EnvSpec | None = None
+    """The manifest this instance was made from (set by `make`), kwargs included."""
+    max_turns: int | None = None
+    """Truncate the episode after this many steps (None: never)."""
+    metadata: ClassVar[dict[str, Any]] = {}
+    _seed: int | None = None
+    _np_random: np.random.Generator | None = None
+    _turn: int = 0
+    _done: bool | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "reset" in cls.__dict__ and not getattr(cls.__dict__["reset"], "__openenvs_wrapped__", False):
+            cls.reset = _wrap_reset(cls.__dict__["reset"])  # type: ignore[method-assign]
+        own = cls.__dict__
+        for name, wrap in (("step", _wrap_step), ("astep", _wrap_astep), ("areset", _wrap_areset)):
+            if name in own and not getattr(own[name], "__openenvs_wrapped__", False):
+                setattr(cls, name, wrap(own[name]))
+        if "astep" in own and cls.step is Env.step:
+            cls.step = _sync_step  # type: ignore[method-assign]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Observation, dict[str, Any]]:
+        """Start an episode; a subclass calls this first to seed :attr:`np_random`."""
+        if seed is not None:
+            self._seed = seed
+            self._np_random = None
+        self._turn = 0
+        self._done = False
+        return Observation(), {}
+
+    def step(self, action: Action) -> StepResult:
+        """Take one policy turn; subclasses override this (or `astep`)."""
+        raise NotImplementedError(f"{type(self).__name__} must override step() or astep()")
+
+    async def areset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Observation, dict[str, Any]]:
+        """Async twin of `reset`; the default calls `reset`."""
+        return self.reset(seed=seed, options=options)
+
+    async def astep(self, action: Action) -> StepResult:
+        """Async twin of `step`; the default calls `step`."""
+        return self.step(action)
+
+    def close(self) -> None:
+        """Release resources; safe to call more than once."""
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        """This instance's RNG, seeded by ``reset(seed=...)`` (random entropy if never seeded)."""
+        if self._np_random is None:
+            import numpy as np
+
+            self._np_random = np.random.default_rng(self._seed)
+        return self._np_random
+
+    @property
+    def seed(self) -> int | None:
+        """The seed of the last seeded reset, or None."""
+        return self._seed
+
+    @property
+    def turn(self) -> int:
+        """Number of steps taken in the current episode."""
+        return self._turn
+
+    @property
+    def unwrapped(self) -> Env:
+        """This environment (Gymnasium compatibility)."""
+        return self
+
+    def __enter__(self) -> Env:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec.id if self.spec else '(unregistered)'}>"
+
+
+def _sync_step(self: Env, action: Action) -> StepResult:
+    """Run an async-only env's `astep` from sync code (not from inside a running loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(self.astep(action))
+    raise RuntimeError(
+        f"{type(self).__name__} is async-only; inside an event loop call `await env.astep(action)` instead of step()."
+    )
+
+
