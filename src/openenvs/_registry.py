@@ -6,6 +6,7 @@ Sources, all read lazily on first use:
    A provider is ``{"namespace": "rg", "entry_point": "module:specs", "extras": [...]}``: a
    function returning a list of `EnvSpec`, called only when an id in its namespace is asked for
    or when all environments are listed (so optional dependencies load only when needed).
+   Extra registry files listed in ``$OPENENVS_REGISTRY`` (os.pathsep-separated) load after it.
 2. The entry-point group ``openenvs.environments``: each entry point names a callable returning
    a list of `EnvSpec` (or the list itself).
 3. ``register(spec)`` at run time.
@@ -19,6 +20,7 @@ import difflib
 import importlib
 import json
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -112,6 +114,8 @@ class Registry:
         self._loaded = True
         if self._builtin is not None:
             self.load_file(self._builtin)
+            for extra in filter(None, os.environ.get("OPENENVS_REGISTRY", "").split(os.pathsep)):
+                self.load_file(extra)
         if self._use_entry_points:
             self._load_entry_points()
 

@@ -1,0 +1,185 @@
+"""Core commands: list, info, check, play, new."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from ._scaffold import scaffold
+
+__all__ = ["register"]
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def list_cmd(
+    tag: list[str] = typer.Option([], "--tag", "-t", help="Only envs carrying this tag (repeatable)."),
+    namespace: str | None = typer.Option(None, "--namespace", "-n", help="Only this namespace, e.g. `math`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifests as JSON."),
+) -> None:
+    """List registered environments."""
+    from .._api import list_envs
+
+    specs = list_envs(tags=tag or None, namespace=namespace)
+    if as_json:
+        typer.echo(json.dumps([s.model_dump(mode="json") for s in specs], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("id", "kind", "tags", "license", "description", title=f"{len(specs)} environments")
+    for s in specs:
+        table.add_row(s.id, s.kind, ", ".join(s.tags), s.license, s.description)
+    _console().print(table)
+
+
+def info_cmd(
+    env_id: str = typer.Argument(..., help="Environment id, e.g. math/arithmetic-v1."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Show an environment's manifest and fingerprint."""
+    from .._api import spec as get_spec
+
+    spec = get_spec(env_id)
+    data = spec.model_dump(mode="json")
+    data["fingerprint"] = spec.fingerprint
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(show_header=False, title=spec.id)
+    for key, value in data.items():
+        if value in (None, [], {}):
+            continue
+        table.add_row(key, value if isinstance(value, str) else json.dumps(value))
+    _console().print(table)
+
+
+def check_cmd(
+    env_ids: list[str] = typer.Argument(None, help="Environment ids to check."),
+    all_envs: bool = typer.Option(False, "--all", help="Check every registered environment."),
+    namespace: str | None = typer.Option(None, "--namespace", "-n", help="With --all: only this namespace."),
+    cross_process: bool = typer.Option(True, help="Also replay each episode in a fresh process."),
+) -> None:
+    """Run the conformance checks (openenvs.testing.check_env) on environments."""
+    from .._api import list_envs
+    from ..testing import check_env
+
+    ids = list(env_ids or [])
+    if all_envs:
+        ids += [s.id for s in list_envs(namespace=namespace)]
+    if not ids:
+        raise typer.BadParameter("give one or more environment ids, or --all")
+    console = _console()
+    failed = 0
+    for env_id in ids:
+        try:
+            check_env(env_id, cross_process=cross_process)
+        except Exception as exc:  # report every env, then fail
+            failed += 1
+            console.print(f"[red]✗[/] {env_id}: {type(exc).__name__}: {exc}")
+        else:
+            console.print(f"[green]✓[/] {env_id}")
+    console.print(f"{len(ids) - failed}/{len(ids)} passed")
+    if failed:
+        raise typer.Exit(1)
+
+
+_PLAY_HELP = (
+    "Type the assistant's reply and press Enter. Commands: /tool NAME {json args} makes a tool call, "
+    "/reset starts a new episode, /quit leaves."
+)
+
+
+def play_cmd(
+    env_id: str = typer.Argument(..., help="Environment id."),
+    seed: int = typer.Option(0, help="Seed of the first episode (later episodes add 1)."),
+    kwarg: list[str] = typer.Option([], "--kwarg", "-k", help="KEY=VALUE passed to the env (JSON values)."),
+) -> None:
+    """Play an environment in the terminal: you are the policy."""
+    from .._api import make
+    from .._types import Message, ToolCall
+
+    env = make(env_id, **_parse_kwargs(kwarg))
+    console = _console()
+    console.print(f"[bold]{env_id}[/]  {_PLAY_HELP}")
+    episode = 0
+    try:
+        while True:
+            obs, info = env.reset(seed=seed + episode)
+            console.rule(f"episode {episode} (seed {seed + episode})")
+            _show(console, obs)
+            done, total = False, 0.0
+            while not done:
+                line = typer.prompt("assistant", prompt_suffix="> ", default="", show_default=False)
+                if line.strip() == "/quit":
+                    return
+                if line.strip() == "/reset":
+                    break
+                action: str | Message = line
+                if line.startswith("/tool "):
+                    name, _, args = line[6:].strip().partition(" ")
+                    call = ToolCall.create(name, args.strip() or "{}", id=f"call_{env.turn}")
+                    action = Message(role="assistant", content=None, tool_calls=[call])
+                obs, reward, terminated, truncated, info = env.step(action)
+                total += reward
+                _show(console, obs)
+                console.print(f"[cyan]reward {reward:g}[/] (total {total:g})  correct={info.get('correct')}")
+                done = terminated or truncated
+            if done:
+                console.print(f"[bold]episode over[/]: return {total:g}" + (" (truncated)" if truncated else ""))
+            episode += 1
+    except (EOFError, KeyboardInterrupt):
+        return
+    finally:
+        env.close()
+
+
+def _show(console: Any, obs: Any) -> None:
+    for message in obs.messages:
+        console.print(f"[bold magenta]{message.role}[/]: {message.content or ''}")
+    if obs.tools:
+        console.print("[dim]tools: " + ", ".join(f"{t.name}({', '.join(t.parameters.get('properties', {}))})" for t in obs.tools) + "[/]")
+
+
+def _parse_kwargs(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--kwarg {pair!r} must look like KEY=VALUE, e.g. difficulty=3")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def new_cmd(
+    name: str = typer.Argument(..., help="Family name, e.g. `word_sort` (a Python identifier)."),
+    namespace: str = typer.Option("custom", help="Id namespace: the env is registered as NAMESPACE/NAME-v1."),
+    root: str | None = typer.Option(None, help="Project root holding registry.json and environments/ (default: found from cwd)."),
+    license: str = typer.Option("MIT", help="SPDX license of the new environment."),
+) -> None:
+    """Scaffold environments/NAME/ (env, README, tests) and its registry.json entry."""
+    created = scaffold(name, namespace=namespace, root=root, license=license)
+    console = _console()
+    for path in created.files:
+        console.print(f"created {path}")
+    console.print(f"registered [bold]{created.env_id}[/] in {created.registry}")
+    console.print(f"next: openenvs check {created.env_id} && pytest {created.folder}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the core commands to `app`."""
+    app.command("list")(list_cmd)
+    app.command("info")(info_cmd)
+    app.command("check")(check_cmd)
+    app.command("play")(play_cmd)
+    app.command("new")(new_cmd)
