@@ -1,0 +1,29 @@
+r"""Verifiers: answer extraction and math equivalence (and, with the sandbox, code unit tests).
+
+    >>> from openenvs.verify import extract_answer, math_equal
+    >>> math_equal(extract_answer(r"... \boxed{\frac{1}{2}}"), "0.5")
+    True
+"""
+
+from __future__ import annotations
+
+from ._curriculum import Curriculum
+from ._extract import AnswerStyle, extract_answer, extract_boxed
+from ._fast import parse_number
+from ._math import math_equal, verify_batch
+from ._pool import VerifyPool, default_pool
+from ._reward import MathConfig, MathEnv
+
+__all__ = [
+    "AnswerStyle",
+    "Curriculum",
+    "MathConfig",
+    "MathEnv",
+    "VerifyPool",
+    "default_pool",
+    "extract_answer",
+    "extract_boxed",
+    "math_equal",
+    "parse_number",
+    "verify_batch",
+]

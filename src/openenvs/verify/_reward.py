@@ -1,0 +1,92 @@
+r"""The shared base of single-turn math environments: answer in a box, reward for a correct value.
+
+Reward of one answer (always inside ``[0, 1]``, the range every math manifest declares):
+
+- ``1.0`` when the extracted answer equals the gold answer (`math_equal`);
+- ``format_reward`` when an answer was found in the expected style but is wrong;
+- ``0.0`` when no answer was found;
+
+then multiplied by ``1 - length_penalty * overflow``, where ``overflow`` is how far the completion
+runs past ``length_budget`` characters, as a fraction of the budget (capped at 1).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from .._shapes import EnvConfig, Score, SingleTurnEnv, Task
+from ._extract import AnswerStyle, extract_answer
+from ._math import math_equal
+
+__all__ = ["MathConfig", "MathEnv"]
+
+
+class MathConfig(EnvConfig):
+    """Reward fields shared by the math environments."""
+
+    answer_style: AnswerStyle = Field(
+        default="boxed",
+        description="Where the answer must be: 'boxed' (\\boxed{}), 'tag' (<answer>), 'gsm8k' (####), "
+        "'phrase', 'last_number' or 'auto' (first found, in that order). Keep 'boxed' for RL.",
+    )
+    format_reward: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="Reward for a wrong answer given in `answer_style`; 0 disables it."
+    )
+    length_penalty: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of the reward removed when the completion is twice `length_budget` or longer "
+        "(linear from the budget); 0 disables it.",
+    )
+    length_budget: int = Field(default=4000, ge=1, description="Completion length in characters before any penalty.")
+    verify_timeout: float = Field(
+        default=5.0, gt=0, le=300, description="Seconds math-verify may spend on one answer; past it the answer is wrong."
+    )
+
+
+class MathEnv(SingleTurnEnv[MathConfig]):
+    r"""A single-turn env whose task answer is a gold answer string checked with `math_equal`.
+
+    A subclass MUST implement ``get_task(index) -> Task`` with ``Task.answer`` the gold answer as
+    text (LaTeX allowed), and MAY set ``Config`` (a subclass of :class:`MathConfig`) and
+    ``default_system_prompt``. It gets `score` and an `oracle` that answers the current task.
+    """
+
+    Config = MathConfig
+    default_system_prompt: ClassVar[str | None] = (
+        "Solve the problem. Reason step by step, then put the final answer in \\boxed{}."
+    )
+
+    def score(self, text: str, task: Task) -> Score:
+        """Reward `text` against the gold answer (see the module docstring for the formula)."""
+        config = self.config
+        extracted = extract_answer(text, config.answer_style)
+        gold = str(task.answer)
+        correct = extracted is not None and math_equal(extracted, gold, timeout=config.verify_timeout)
+        reward = 1.0 if correct else (config.format_reward if extracted is not None else 0.0)
+        if config.length_penalty and len(text) > config.length_budget:
+            overflow = min(1.0, (len(text) - config.length_budget) / config.length_budget)
+            reward *= 1.0 - config.length_penalty * overflow
+        return Score(reward=reward, correct=correct, info={"answer": gold, "extracted": extracted})
+
+    def oracle(self) -> str | None:
+        """A completion that states the gold answer of the current task in the configured style."""
+        if self.task is None:
+            return None
+        return format_answer(str(self.task.answer), self.config.answer_style)
+
+
+def format_answer(answer: str, style: AnswerStyle) -> str:
+    """Write `answer` the way `style` expects to find it."""
+    if style == "tag":
+        return f"<answer>{answer}</answer>"
+    if style == "gsm8k":
+        return f"#### {answer}"
+    if style == "phrase":
+        return f"The answer is {answer}"
+    if style == "last_number":
+        return answer
+    return f"The answer is \\boxed{{{answer}}}."
