@@ -1,0 +1,5 @@
+"""`python -m openenvs` runs the CLI."""
+
+from openenvs.cli import main
+
+main()

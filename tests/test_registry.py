@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import openenvs
+from openenvs import (
+    ConfigError,
+    DeprecatedEnv,
+    EnvNotFound,
+    EnvSpec,
+    MissingDependency,
+    RegistrationError,
+    Registry,
+    VersionNotFound,
+)
+
+
+def _spec(env_id: str, **extra) -> dict:
+    base = {
+        "id": env_id,
+        "entry_point": "environments.arithmetic.env:ArithmeticEnv",
+        "description": "test",
+        "license": "MIT",
+    }
+    return {**base, **extra}
+
+
+def test_make_spec_and_list(fresh_registry):
+    env = fresh_registry.make("math/arithmetic-v1", difficulty=2)
+    assert env.spec.kwargs["difficulty"] == 2 and env.config.difficulty == 2
+    assert fresh_registry.spec("math/arithmetic-v1").kwargs == {"difficulty": 1}
+    assert "math/arithmetic-v1" in [s.id for s in fresh_registry.list(tags=["math"])]
+    assert fresh_registry.list(tags=["math", "no-such-tag"]) == []
+
+
+def test_unknown_id_suggests_close_matches(fresh_registry):
+    with pytest.raises(EnvNotFound, match=r"Did you mean `math/arithmetic-v1`"):
+        fresh_registry.make("math/arithmetc-v1")
+    with pytest.raises(EnvNotFound, match=r"Did you mean `math/arithmetic-v1`"):
+        fresh_registry.make("arithmetic")
+    with pytest.raises(EnvNotFound, match="Malformed"):
+        fresh_registry.make("Not An Id")
+
+
+def test_unversioned_id_gives_latest_and_missing_version_lists_available(fresh_registry, caplog):
+    fresh_registry.register(_spec("math/arithmetic-v3", kwargs={"difficulty": 3}))
+    with caplog.at_level("INFO"):
+        assert fresh_registry.spec("math/arithmetic").id == "math/arithmetic-v3"
+    assert "latest" in caplog.text
+    with pytest.raises(VersionNotFound, match=r"`math/arithmetic-v1`, `math/arithmetic-v3`"):
+        fresh_registry.spec("math/arithmetic-v2")
+
+
+def test_duplicate_registration_raises(fresh_registry):
+    with pytest.raises(RegistrationError, match="already registered"):
+        fresh_registry.register(_spec("math/arithmetic-v1"))
+
+
+def test_deprecated_env_names_replacement(fresh_registry):
+    fresh_registry.register(_spec("math/old-v1", deprecated_by="math/arithmetic-v1"))
+    with pytest.raises(DeprecatedEnv, match="use `math/arithmetic-v1`"):
+        fresh_registry.make("math/old-v1")
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({"id": "x/y-v1", "entry_point": "m:c", "license": "MIT"}, "description"),
+        (_spec("x/y-v1", license="MITT"), "license"),
+        (_spec("X/Bad"), "id"),
+        (_spec("x/y-v1", entry_point="no_colon"), "entry_point"),
+        (_spec("x/y-v1", reward_range=[1, 0]), "reward_range"),
+    ],
+)
+def test_bad_manifest_names_file_and_field(tmp_path, entry, field):
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps({"envs": [entry]}))
+    with pytest.raises(RegistrationError) as info:
+        Registry(builtin=path, entry_points=False).list()
+    assert str(path) in str(info.value) and field in str(info.value)
+
+
+def test_spdx_error_suggests_fix():
+    with pytest.raises(ValueError, match="Did you mean 'MIT'"):
+        EnvSpec(**_spec("x/y-v1", license="MIT2"))
+    assert EnvSpec(**_spec("x/y-v1", license="Apache-2.0 OR MIT")).license == "Apache-2.0 OR MIT"
+
+
+def test_entry_point_that_does_not_import(fresh_registry):
+    fresh_registry.register(_spec("x/broken-v1", entry_point="environments.nope.env:Nope"))
+    with pytest.raises(RegistrationError, match=r"environments\.nope"):
+        fresh_registry.make("x/broken-v1")
+    fresh_registry.register(_spec("x/broken-v2", entry_point="environments.arithmetic.env:Nope"))
+    with pytest.raises(RegistrationError, match="no attribute `Nope`"):
+        fresh_registry.make("x/broken-v2")
+
+
+def test_missing_optional_dependency_names_the_extra(fresh_registry, tmp_path, monkeypatch):
+    (tmp_path / "needs_dep.py").write_text("import some_missing_package_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fresh_registry.register(_spec("x/dep-v1", entry_point="needs_dep:Env", extras=["math"]))
+    with pytest.raises(MissingDependency, match=r"pip install 'openenvs\[math\]'"):
+        fresh_registry.make("x/dep-v1")
+
+
+def test_config_typo_is_a_config_error(fresh_registry):
+    with pytest.raises(ConfigError, match="did you mean `difficulty`"):
+        fresh_registry.make("math/arithmetic-v1", dificulty=2)
+    with pytest.raises(ConfigError, match="difficulty"):
+        fresh_registry.make("math/arithmetic-v1", difficulty=99)
+
+
+def test_factory_must_return_env(fresh_registry):
+    fresh_registry.register(_spec("x/notenv-v1", entry_point="json:dumps"))
+    with pytest.raises((RegistrationError, TypeError)):
+        fresh_registry.make("x/notenv-v1")
+
+
+def test_providers_load_lazily(tmp_path, monkeypatch):
+    (tmp_path / "lazy_provider.py").write_text(
+        "import openenvs\nCALLS = []\n"
+        "def specs():\n"
+        "    CALLS.append(1)\n"
+        "    return [openenvs.EnvSpec(id='lazy/one-v0', entry_point='environments.arithmetic.env:ArithmeticEnv',"
+        " description='d', license='MIT')]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps({"envs": [], "providers": [{"namespace": "lazy", "entry_point": "lazy_provider:specs"}]}))
+    reg = Registry(builtin=path, entry_points=False)
+    assert reg.ids() == ["lazy/one-v0"]
+    import lazy_provider
+
+    reg2 = Registry(builtin=path, entry_points=False)
+    calls = len(lazy_provider.CALLS)
+    reg2.register(_spec("other/x-v1"))
+    assert len(lazy_provider.CALLS) == calls, "provider ran before its namespace was used"
+    assert reg2.make("lazy/one-v0") is not None
+    assert len(lazy_provider.CALLS) == calls + 1
+
+
+def test_extra_registry_files_from_environment(tmp_path):
+    path = tmp_path / "extra.json"
+    path.write_text(json.dumps({"envs": [_spec("extra/arith-v1", kwargs={"difficulty": 4})]}))
+    code = "import openenvs; print(openenvs.make('extra/arith-v1').config.difficulty)"
+    out = subprocess.run([sys.executable, "-c", code], env={"OPENENVS_REGISTRY": str(path), "PATH": ""},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "4"
+
+
+def test_import_is_light():
+    code = (
+        "import sys, openenvs; openenvs.spec('math/arithmetic-v1');"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'vllm', 'environments.arithmetic.env', 'gymnasium', 'datasets')"
+        " if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_default_registry_shortcuts():
+    assert openenvs.spec("math/arithmetic-v1").id == "math/arithmetic-v1"
+    assert any(s.id == "math/arithmetic-v1" for s in openenvs.list_envs(tags=["arithmetic"]))
