@@ -1,0 +1,1 @@
+"""calculator tool environments."""
