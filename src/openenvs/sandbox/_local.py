@@ -1,0 +1,305 @@
+"""The local backend: a pool of warm, isolated worker processes (see `_worker.py`).
+
+Each worker is started with `subprocess` (fork + exec of a fresh interpreter, never a fork of
+the caller) with a scrubbed environment, so nothing of the trainer's memory or environment
+reaches the code. Workers are replaced when they die or stop answering.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import queue
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .._errors import SandboxError
+from ._types import ExecRequest, ExecResult, Layer
+
+__all__ = ["REQUIRED_PROTECTIONS", "LocalBackend", "missing_protections"]
+
+logger = logging.getLogger(__name__)
+
+_WORKER_SCRIPT = str(Path(__file__).with_name("_worker.py"))
+_START_TIMEOUT_S = 30.0
+_REPLY_GRACE_S = 10.0
+
+REQUIRED_PROTECTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "network": (("network_namespace", "seccomp"), "no network namespace and no seccomp socket filter"),
+    "filesystem": (("landlock", "unprivileged_uid+private_tmp"), "no Landlock and no unprivileged uid with private /tmp"),
+    "processes": (("pid_namespace", "unprivileged_uid+root"), "no PID namespace and no unprivileged uid to sweep"),
+}
+"""Protection -> (layers that each provide it, what is wrong when none does)."""
+
+
+def missing_protections(layers: dict[str, Layer], *, dropped_uid: bool) -> list[str]:
+    """Names and reasons of the required protections that no active layer provides."""
+
+    def on(name: str) -> bool:
+        if name == "unprivileged_uid+private_tmp":
+            return dropped_uid and on("private_tmp")
+        if name == "unprivileged_uid+root":
+            return dropped_uid
+        layer = layers.get(name)
+        return bool(layer and layer.active)
+
+    return [f"{what} ({why})" for what, (options, why) in REQUIRED_PROTECTIONS.items() if not any(map(on, options))]
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+class _Worker:
+    """One warm worker process and its pipes."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+        self.errlog = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", _WORKER_SCRIPT, str(os.getpid()), json.dumps(options)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errlog,
+            env=env,
+            cwd="/",
+            start_new_session=True,
+            close_fds=True,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.wfd, self.rfd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        try:
+            self.hello = self._read(time.monotonic() + _START_TIMEOUT_S)
+        except _WorkerDied as exc:
+            self.kill()
+            raise SandboxError(f"The sandbox worker failed to start: {exc}. {self.stderr_tail()}") from None
+        self.pid = int(self.hello["pid"])
+        self.outer_pid = self.proc.pid
+        self.base = str(self.hello["base"])
+        self.runs = 0
+
+    def stderr_tail(self) -> str:
+        """The end of the worker's own stderr (for error messages)."""
+        try:
+            self.errlog.seek(0)
+            text = self.errlog.read()[-2000:].decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+        return f"Worker stderr: {text}" if text else ""
+
+    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        body = json.dumps(request).encode()
+        try:
+            data = struct.pack(">I", len(body)) + body
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.wfd, view) :]
+        except OSError as exc:
+            raise _WorkerDied(f"could not send the request ({exc})") from None
+        self.runs += 1
+        return self._read(time.monotonic() + timeout)
+
+    def _read(self, deadline: float) -> dict[str, Any]:
+        head = self._read_exact(4, deadline)
+        body = self._read_exact(struct.unpack(">I", head)[0], deadline)
+        reply: dict[str, Any] = json.loads(body)
+        return reply
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        chunks, got = [], 0
+        while got < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.rfd], [], [], left)[0]:
+                raise _WorkerDied("no reply before the deadline")
+            chunk = os.read(self.rfd, min(n - got, 1 << 20))
+            if not chunk:
+                code = self.proc.poll()
+                raise _WorkerDied(f"the worker exited (status {code})")
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Kill the worker's whole process group (its PID namespace dies with it)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            logger.warning("sandbox worker %d did not exit after SIGKILL", self.proc.pid)
+        self.errlog.close()
+
+    def close(self) -> None:
+        """Ask the worker to exit (EOF on its pipe), then make sure it did."""
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+
+class LocalBackend:
+    """A pool of warm worker processes, each running one program at a time.
+
+    Args:
+        workers: Number of worker processes (runs in parallel); default: the CPU count.
+        allow_unisolated: Run even when a required protection is missing (not recommended).
+        disable: Layer names to turn off on purpose (for benchmarks and tests).
+        read_paths: Extra paths the code may read (added to the Landlock allow list).
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        allow_unisolated: bool = False,
+        disable: tuple[str, ...] = (),
+        read_paths: tuple[str, ...] = (),
+    ) -> None:
+        """Start one worker now (to learn the layers); the others start on demand."""
+        if sys.platform != "linux":
+            if not allow_unisolated:
+                raise SandboxError(
+                    f"The local sandbox isolates code with Linux namespaces, Landlock and seccomp; on {sys.platform} "
+                    "none is available. Use backend='docker', or pass allow_unisolated=True to run code "
+                    "with resource limits only."
+                )
+        self.size = max(1, workers or os.cpu_count() or 1)
+        self.options = {"disable": list(disable), "read_paths": list(read_paths)}
+        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
+        self._all: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        first = _Worker(self.options)
+        self._all.append(first)
+        self._idle.put(first)
+        self._layers = {name: Layer(name, bool(v["active"]), str(v["detail"])) for name, v in first.hello["layers"].items()}
+        dropped_uid = self._layers.get("unprivileged_uid", Layer("", False, "")).active and os.geteuid() == 0
+        self.missing = missing_protections(self._layers, dropped_uid=dropped_uid)
+        if self.missing and not allow_unisolated:
+            self.close()
+            raise SandboxError(
+                "The local sandbox cannot isolate code here: missing "
+                + "; ".join(self.missing)
+                + ". Run `openenvs doctor` for details, install bubblewrap/enable user namespaces, use "
+                "backend='docker', or pass allow_unisolated=True to run anyway."
+            )
+        off = [layer.name for layer in self._layers.values() if not layer.active]
+        logger.info(
+            "local sandbox: %d worker(s); layers on: %s; off: %s",
+            self.size,
+            ", ".join(n for n, layer in self._layers.items() if layer.active),
+            ", ".join(off) or "none",
+        )
+        if self.missing:
+            logger.warning("local sandbox runs code WITHOUT: %s (allow_unisolated=True)", "; ".join(self.missing))
+
+    def layers(self) -> list[Layer]:
+        """The protection layers the workers set up."""
+        return list(self._layers.values())
+
+    def worker_pids(self) -> list[tuple[int, int]]:
+        """``(outer pid, worker pid inside its namespace)`` of the live workers (for leak checks)."""
+        return [(w.outer_pid, w.pid) for w in self._all if w.alive()]
+
+    def worker_dirs(self) -> list[str]:
+        """Each live worker's run directory, as seen from this process (via /proc/PID/root)."""
+        return [f"/proc/{w.outer_pid}/root{w.base}" for w in self._all if w.alive()]
+
+    def _acquire(self) -> _Worker:
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                with self._lock:
+                    if self._closed:
+                        raise SandboxError("This sandbox is closed; create a new Sandbox.") from None
+                    if len(self._all) < self.size:
+                        worker = _Worker(self.options)
+                        self._all.append(worker)
+                        return worker
+                worker = self._idle.get()
+            if worker.alive():
+                return worker
+            self._discard(worker)
+
+    def _discard(self, worker: _Worker) -> None:
+        worker.kill()
+        with self._lock:
+            if worker in self._all:
+                self._all.remove(worker)
+
+    def execute(self, request: ExecRequest) -> ExecResult:
+        """Run one request on an idle worker; a dead or stuck worker becomes a failed result."""
+        start = time.perf_counter()
+        try:
+            worker = self._acquire()
+        except SandboxError as exc:
+            return ExecResult.failure(str(exc), backend=self.name)
+        try:
+            reply = worker.call(request.to_wire(), request.timeout + _REPLY_GRACE_S)
+        except _WorkerDied as exc:
+            tail = worker.stderr_tail()
+            self._discard(worker)
+            return ExecResult.failure(
+                f"sandbox worker died or hung ({exc}); it was replaced. {tail}".strip(),
+                backend=self.name,
+                duration_s=time.perf_counter() - start,
+            )
+        except BaseException:
+            self._discard(worker)
+            raise
+        self._idle.put(worker)
+        return _result(reply, self.name)
+
+    def close(self) -> None:
+        """Stop every worker; their namespaces, tmpfs and processes go with them."""
+        with self._lock:
+            self._closed = True
+            workers, self._all = list(self._all), []
+        for worker in workers:
+            worker.close()
+
+
+def _result(reply: dict[str, Any], backend: str) -> ExecResult:
+    if "exit_code" not in reply:
+        return ExecResult.failure(str(reply.get("error", "the worker sent no result")), backend=backend)
+    return ExecResult(
+        stdout=reply["stdout"],
+        stderr=reply["stderr"],
+        exit_code=int(reply["exit_code"]),
+        timed_out=bool(reply["timed_out"]),
+        duration_s=float(reply["duration_s"]),
+        signal=reply.get("signal"),
+        output_truncated=bool(reply.get("output_truncated")),
+        cpu_s=reply.get("cpu_s"),
+        max_rss_kb=reply.get("max_rss_kb"),
+        backend=backend,
+        error=None,
+        files={k: base64.b64decode(v) for k, v in (reply.get("files") or {}).items()},
+    )
