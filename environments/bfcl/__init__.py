@@ -1,0 +1,1 @@
+"""bfcl tool environments."""
