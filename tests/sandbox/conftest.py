@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from openenvs.sandbox import Sandbox
+
+SECRET_ENV = "OPENENVS_TEST_PARENT_SECRET"
+SECRET_VALUE = "parent-secret-6f1c2"
+
+
+def _docker_skip_reason() -> str | None:
+    from openenvs.sandbox._docker import docker_status
+
+    ok, detail = docker_status()
+    return None if ok else f"Docker backend unavailable here: {detail}"
+
+
+BACKENDS = [
+    pytest.param("local", id="local", marks=pytest.mark.skipif(sys.platform != "linux", reason="local isolation needs Linux")),
+    pytest.param("docker", id="docker", marks=pytest.mark.docker),
+]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def box(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """One sandbox per backend, started after a secret is put in this process's environment."""
+    if request.param == "docker":
+        reason = _docker_skip_reason()
+        if reason:
+            pytest.skip(reason)
+    os.environ[SECRET_ENV] = SECRET_VALUE
+    sb = Sandbox(backend=request.param, workers=2, timeout=5.0, memory_mb=256, max_output_bytes=1 << 20)
+    sb.run("pass")
+    yield sb
+    sb.close()
+
+
+@pytest.fixture(scope="session")
+def parent_secret() -> tuple[str, str]:
+    """The (name, value) of the secret put in this process's environment before the sandbox starts."""
+    return SECRET_ENV, SECRET_VALUE
