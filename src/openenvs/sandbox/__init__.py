@@ -13,7 +13,7 @@ when it can isolate code here, else Docker, and never silently runs unisolated c
 
 from __future__ import annotations
 
-from ._api import BackendName, Capabilities, Sandbox, capabilities, run
+from ._api import BackendName, Capabilities, Sandbox, capabilities, default_sandbox, run
 from ._types import Backend, ExecRequest, ExecResult, Layer
 
-__all__ = ["Backend", "BackendName", "Capabilities", "ExecRequest", "ExecResult", "Layer", "Sandbox", "capabilities", "run"]
+__all__ = ["Backend", "BackendName", "Capabilities", "ExecRequest", "ExecResult", "Layer", "Sandbox", "capabilities", "default_sandbox", "run"]

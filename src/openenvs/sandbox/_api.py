@@ -15,7 +15,7 @@ from typing import Literal
 from .._errors import ConfigError, MissingDependency, SandboxError
 from ._types import Backend, ExecRequest, ExecResult, Layer
 
-__all__ = ["BackendName", "Capabilities", "Sandbox", "capabilities", "run"]
+__all__ = ["BackendName", "Capabilities", "Sandbox", "capabilities", "default_sandbox", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +280,14 @@ def _default_sandbox(backend: BackendName, allow_unisolated: bool) -> Sandbox:
                 atexit.register(_close_defaults)
             _DEFAULTS[key] = Sandbox(backend=backend, allow_unisolated=allow_unisolated)
         return _DEFAULTS[key]
+
+
+def default_sandbox(backend: BackendName = "auto") -> Sandbox:
+    """The process-wide shared `Sandbox` for `backend` (what `run` and the code envs use).
+
+    It starts on first use and stops at interpreter exit; do not close it yourself.
+    """
+    return _default_sandbox(backend, False)
 
 
 def _close_defaults() -> None:
