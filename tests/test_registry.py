@@ -165,3 +165,16 @@ def test_import_is_light():
 def test_default_registry_shortcuts():
     assert openenvs.spec("math/arithmetic-v1").id == "math/arithmetic-v1"
     assert any(s.id == "math/arithmetic-v1" for s in openenvs.list_envs(tags=["arithmetic"]))
+
+
+def test_broken_provider_is_skipped_in_listing_but_named_when_used(tmp_path, monkeypatch, caplog):
+    (tmp_path / "bad_provider.py").write_text("def specs():\n    raise RuntimeError('boom')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "registry.json"
+    entry = _spec("math/arithmetic-v1")
+    path.write_text(json.dumps({"envs": [entry], "providers": [{"namespace": "bad", "entry_point": "bad_provider:specs"}]}))
+    with caplog.at_level("WARNING"):
+        assert [s.id for s in Registry(builtin=path, entry_points=False).list()] == ["math/arithmetic-v1"]
+    assert "bad_provider:specs" in caplog.text
+    with pytest.raises(RegistrationError, match=r"provider `bad_provider:specs`.*boom"):
+        Registry(builtin=path, entry_points=False).make("bad/thing-v0")

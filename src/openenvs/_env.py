@@ -13,7 +13,7 @@ import functools
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._errors import ResetNeeded
-from ._types import Action, Message, Observation, StepResult
+from ._types import Action, Observation, StepResult
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,34 +49,32 @@ def _wrap_reset(reset: Any) -> Any:
     return wrapped
 
 
-def _before_step(self: Env) -> None:
-    if self._done is not False:
-        raise ResetNeeded(
-            f"{type(self).__name__}.step() called "
-            + ("before reset()" if self._done is None else "after the episode ended")
-            + "; call env.reset(seed=...) to start an episode."
-        )
+def _reset_needed(self: Env) -> ResetNeeded:
+    return ResetNeeded(
+        f"{type(self).__name__}.step() called "
+        + ("before reset()" if self._done is None else "after the episode ended")
+        + "; call env.reset(seed=...) to start an episode."
+    )
 
 
 def _after_step(self: Env, result: Any) -> StepResult:
-    self._turn += 1
-    obs, reward, terminated, truncated, info = result
-    max_turns = self.max_turns
-    if max_turns is not None and self._turn >= max_turns and not terminated and not truncated:
-        truncated = True
-        info["truncated_by"] = "max_turns"
-        result = StepResult(obs, reward, terminated, truncated, info)
-    elif type(result) is not StepResult:
-        result = StepResult(obs, reward, terminated, truncated, info)
-    if terminated or truncated:
+    """Count the turn, apply `max_turns` truncation and mark the episode done (hot path: keep it lean)."""
+    self._turn = turn = self._turn + 1
+    out: StepResult = result if type(result) is StepResult else StepResult(*result)
+    if out[2] or out[3]:
         self._done = True
-    return result
+    elif self.max_turns is not None and turn >= self.max_turns:
+        out.info["truncated_by"] = "max_turns"
+        out = out._replace(truncated=True)
+        self._done = True
+    return out
 
 
 def _wrap_step(step: Any) -> Any:
     @functools.wraps(step)
     def wrapped(self: Env, action: Action) -> StepResult:
-        _before_step(self)
+        if self._done is not False:
+            raise _reset_needed(self)
         return _after_step(self, step(self, action))
 
     wrapped.__openenvs_wrapped__ = True  # type: ignore[attr-defined]
@@ -86,7 +84,8 @@ def _wrap_step(step: Any) -> Any:
 def _wrap_astep(astep: Any) -> Any:
     @functools.wraps(astep)
     async def wrapped(self: Env, action: Action) -> StepResult:
-        _before_step(self)
+        if self._done is not False:
+            raise _reset_needed(self)
         return _after_step(self, await astep(self, action))
 
     wrapped.__openenvs_wrapped__ = True  # type: ignore[attr-defined]

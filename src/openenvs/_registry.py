@@ -21,6 +21,7 @@ import importlib
 import json
 import logging
 import os
+import builtins
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -153,7 +154,8 @@ class Registry:
             for entry in specs:
                 self._add(_validate_spec(entry, origin), origin=origin)
 
-    def _load_provider(self, namespace: str) -> None:
+    def _load_provider(self, namespace: str, strict: bool = True) -> None:
+        """Call the provider of `namespace`; a failure raises if `strict`, else is logged and skipped."""
         provider = self._providers.pop(namespace, None)
         if provider is None:
             return
@@ -163,6 +165,15 @@ class Registry:
         except (ImportError, MissingDependency) as exc:
             logger.info("Environments in namespace %r are unavailable: %s", namespace, exc)
             return
+        except Exception as exc:
+            error = RegistrationError(
+                f"The provider `{provider['entry_point']}` of namespace `{namespace}` failed: {exc!r}. "
+                "Fix the provider function (it must return a list of EnvSpec)."
+            )
+            if strict:
+                raise error from exc
+            logger.warning("%s", error)
+            return
         for entry in specs:
             spec = _validate_spec(entry, f"provider `{provider['entry_point']}`")
             if spec.id not in self._specs:
@@ -170,7 +181,7 @@ class Registry:
 
     def _load_all_providers(self) -> None:
         for namespace in list(self._providers):
-            self._load_provider(namespace)
+            self._load_provider(namespace, strict=False)
 
     def _add(self, spec: EnvSpec, origin: str) -> None:
         if spec.id in self._specs:
@@ -255,7 +266,7 @@ class Registry:
             env.max_turns = spec.max_turns
         return env
 
-    def list(self, tags: Iterable[str] | None = None, namespace: str | None = None) -> list[EnvSpec]:
+    def list(self, tags: Iterable[str] | None = None, namespace: str | None = None) -> builtins.list[EnvSpec]:
         """Manifests sorted by id, filtered to those carrying every tag in `tags`."""
         self._ensure_loaded()
         if namespace is not None:
@@ -268,7 +279,7 @@ class Registry:
             key=lambda s: s.id,
         )
 
-    def ids(self) -> list[str]:
+    def ids(self) -> builtins.list[str]:
         """All registered ids (providers included), sorted."""
         return [s.id for s in self.list()]
 

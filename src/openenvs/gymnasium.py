@@ -143,7 +143,7 @@ class GymnasiumEnv(gymnasium.Env[tuple[dict[str, Any], ...], str]):
         self._transcript += [{"role": "assistant", "content": action}, *(m.to_dict() for m in obs.messages)]
         return _to_gym(obs), float(reward), bool(terminated), bool(truncated), {**info, "observation": obs}
 
-    def render(self) -> str | None:  # type: ignore[override]
+    def render(self) -> str | None:
         """With ``render_mode="ansi"``, the transcript so far as text."""
         if self.render_mode != "ansi":
             return None

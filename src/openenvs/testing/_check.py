@@ -17,7 +17,7 @@ from typing import Any
 from .._env import Env
 from .._errors import OpenEnvsError, ResetNeeded
 from .._spec import EnvSpec
-from .._types import Action, Message, Observation, StepResult
+from .._types import Action, Message, Observation
 
 __all__ = [
     "ConformanceError",
