@@ -1,0 +1,185 @@
+"""`openenvs eval` (run envs against a model, summarize, report) and `openenvs serve-model` (vLLM on CPU)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+__all__ = ["eval_cmd", "register", "serve_model_cmd"]
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _first_served_model(base_url: str) -> str:
+    import httpx
+
+    root = base_url.rstrip("/").removesuffix("/v1")
+    try:
+        data = httpx.get(root + "/v1/models", timeout=30).json()
+        return str(data["data"][0]["id"])
+    except Exception as exc:  # noqa: BLE001 - turned into an actionable message
+        raise ValueError(f"Could not list the models served at {root}/v1/models ({exc}); pass --model NAME.") from exc
+
+
+def _policy(model: str | None, base_url: str | None, backend: str, api_key: str | None) -> Any:
+    from ..rollout import HFPolicy, OpenAIPolicy, VLLMPolicy
+
+    if base_url:
+        return OpenAIPolicy(base_url, model or _first_served_model(base_url), api_key=api_key)
+    if backend == "vllm":
+        return VLLMPolicy(model)
+    if backend != "hf":
+        raise ValueError(f"--backend must be 'hf' or 'vllm', got {backend!r}")
+    return HFPolicy(model)
+
+
+def _episodes(env_ids: list[str], n: int, samples: int, seed: int, kwargs: dict[str, Any], difficulty: str | None) -> list[Any]:
+    from ..rollout import make_episodes
+
+    if not difficulty:
+        return make_episodes(env_ids, n, samples=samples, seed=seed, env_kwargs=kwargs)
+    try:
+        levels = [int(x) for x in difficulty.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--difficulty takes comma-separated integers such as 1,2,3; got {difficulty!r}") from None
+    return [
+        e for level in levels for e in make_episodes(env_ids, n, samples=samples, seed=seed, env_kwargs={**kwargs, "difficulty": level})
+    ]
+
+
+def _print_summary(summary: dict[str, Any], wall_s: float, out: Path) -> None:
+    from rich.table import Table
+
+    samples = max((row["samples"] for row in summary["envs"].values()), default=1)
+    cols = ["env", "difficulty", "episodes", "mean reward", "accuracy", "pass@1"]
+    if samples > 1:
+        cols.append(f"pass@{samples}")
+    cols += ["turns", "tokens/ep", "s/ep"]
+    table = Table(*cols, title=f"openenvs eval — {summary.get('model', {}).get('name', '?')}")
+
+    def cells(env: str, level: str, row: dict[str, Any]) -> list[str]:
+        def f(v: Any) -> str:
+            return "-" if v is None else f"{v:.3f}"
+
+        values = [env, level, str(row["episodes"]), f(row["mean_reward"]), f(row["accuracy"]), f(row.get("pass@1"))]
+        if samples > 1:
+            values.append(f(row.get(f"pass@{samples}")))
+        return [*values, f"{row['mean_turns']:.1f}", f"{row['mean_completion_tokens']:.0f}", f"{row['episode_wall_s']:.2f}"]
+
+    for env_id, row in summary["envs"].items():
+        levels = summary["difficulty"].get(env_id, {})
+        table.add_row(*cells(env_id, "all" if len(levels) > 1 else ",".join(map(str, levels)) or "-", row))
+        if len(levels) > 1:
+            for level, lrow in levels.items():
+                table.add_row(*cells("", str(level), lrow))
+    console = _console()
+    console.print(table)
+    tokens = sum(r["completion_tokens"] for r in summary["envs"].values())
+    console.print(f"wall time {wall_s:.1f}s, {tokens} completion tokens ({tokens / max(wall_s, 1e-9):.1f} tok/s)")
+    console.print(f"trajectories: {out / 'trajectories.jsonl'}  report: {out / 'report.html'}")
+
+
+def eval_cmd(
+    env_ids: list[str] = typer.Argument(..., help="Environment ids, e.g. math/arithmetic-v1."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model folder/name (local) or served model name (with --base-url). Default: bundled SmolLM2-135M-Instruct."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000 (vLLM)."),
+    backend: str = typer.Option("hf", "--backend", help="Local backend without --base-url: hf (transformers) or vllm (offline engine)."),
+    n: int = typer.Option(16, "-n", help="Tasks per environment (seeds seed..seed+n-1)."),
+    samples: int = typer.Option(1, "--samples", "-k", help="Attempts per task; pass@k is reported when > 1."),
+    concurrency: int = typer.Option(16, "--concurrency", "-c", help="Episodes in flight at once."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval-<time>); rerun with the same folder to resume."),
+    temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature (default 0 for one sample, 1.0 for several)."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Most tokens generated per turn."),
+    seed: int = typer.Option(0, "--seed", help="First env seed; also seeds sampling."),
+    difficulty: str | None = typer.Option(None, "--difficulty", help="Sweep levels, e.g. 1,2,3 (envs with a `difficulty` setting)."),
+    kwargs: str = typer.Option("{}", "--kwargs", help='Env keyword arguments as JSON, e.g. \'{"format_reward": 0.1}\'.'),
+    max_turns: int = typer.Option(32, "--max-turns", help="Safety cap on turns per episode."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds before an episode is abandoned."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="Bearer token for the server."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Run environments against a model and write trajectories, a summary and a report (PNG + HTML)."""
+    from ..rollout import Runner, SamplingParams, write_report
+
+    if model and base_url is None and not Path(model).exists() and "/" not in model:
+        raise ValueError(f"--model {model!r} is not a folder; pass a local model folder, or --base-url for a served model.")
+    try:
+        env_kwargs = json.loads(kwargs)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--kwargs must be a JSON object such as '{{\"difficulty\": 2}}' ({exc})") from None
+    if not isinstance(env_kwargs, dict):
+        raise ValueError(f"--kwargs must be a JSON object, got {kwargs!r}")
+    episodes = _episodes(env_ids, n, samples, seed, env_kwargs, difficulty)
+    from .._api import spec
+
+    for env_id in env_ids:
+        spec(env_id)  # fail fast, with a did-you-mean, before loading a model
+    temp = temperature if temperature is not None else (0.0 if samples == 1 else 1.0)
+    sampling = SamplingParams(temperature=temp, top_p=top_p, max_tokens=max_tokens, seed=seed)
+    out_dir = out or Path("runs") / f"eval-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    policy = _policy(model, base_url, backend, api_key)
+    runner = Runner(
+        policy,
+        sampling=sampling,
+        concurrency=concurrency,
+        episode_timeout_s=timeout,
+        max_turns=max_turns,
+        out_dir=out_dir,
+        progress=progress,
+    )
+    t0 = time.perf_counter()
+    result = runner.run(episodes)
+    wall = time.perf_counter() - t0
+    console = _console()
+    if result.skipped:
+        console.print(f"resumed: {result.skipped} episodes were already finished in {out_dir}")
+    if result.errors:
+        console.print(f"[yellow]{len(result.errors)} episodes failed[/] (see {out_dir / 'errors.jsonl'}); rerun to retry them")
+    write_report(result.trajectories, out_dir, wall_s=wall, title=f"openenvs eval: {', '.join(env_ids)}")
+    from ..rollout import summarize
+
+    _print_summary(summarize(result.trajectories), wall, out_dir)
+    if result.errors and not result.trajectories:
+        raise typer.Exit(1)
+
+
+def serve_model_cmd(
+    model: Path | None = typer.Option(None, "--model", "-m", help="Model folder (default: bundled SmolLM2-135M-Instruct)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", "-p", help="TCP port."),
+    name: str | None = typer.Option(None, "--name", help="Served model name (default: smollm2, or the folder name)."),
+    max_model_len: int = typer.Option(4096, "--max-model-len", help="Context length (smaller saves memory)."),
+    venv: Path | None = typer.Option(None, "--venv", help="The vLLM venv (default .venv-vllm or $OPENENVS_VLLM_VENV)."),
+    install_only: bool = typer.Option(False, "--install-only", help="Build the vLLM venv and exit."),
+) -> None:
+    """Build the vLLM CPU venv if needed and serve a model with vLLM's OpenAI-compatible server."""
+    from ..rollout import VLLMServer, ensure_vllm_venv
+
+    if install_only:
+        typer.echo(f"vLLM venv ready: {ensure_vllm_venv(venv).parent.parent}")
+        return
+    server = VLLMServer(model, host=host, port=port, served_model_name=name, venv=venv, max_model_len=max_model_len)
+    with server:
+        typer.echo(f"serving {server.model_path} as {server.model_name!r} at {server.base_url} (Ctrl-C stops it)")
+        typer.echo(f"try: openenvs eval math/arithmetic-v1 --base-url {server.base_url} --model {server.model_name}")
+        try:
+            while server.process is not None and server.process.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+
+def register(app: typer.Typer) -> None:
+    """Add `eval` and `serve-model` to `app`."""
+    app.command("eval")(eval_cmd)
+    app.command("serve-model")(serve_model_cmd)

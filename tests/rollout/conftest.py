@@ -1,0 +1,44 @@
+"""Fixtures for rollout tests: one real vLLM server per test session, and the bundled models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+VLLM_VENV = Path(os.environ.get("OPENENVS_VLLM_VENV", REPO / ".venv-vllm"))
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory):
+    """vLLM's OpenAI server on 127.0.0.1 serving SmolLM2-135M-Instruct (started once; ~85-160 s cold)."""
+    from openenvs.rollout import VLLMServer
+
+    failed = VLLM_VENV / ".openenvs-vllm-failed"
+    if failed.exists():
+        pytest.skip(f"vLLM venv install failed in setup: {failed.read_text()[-1500:]}")
+    if not (VLLM_VENV / ".openenvs-vllm-0.32.0").exists():
+        pytest.skip(f"no vLLM venv at {VLLM_VENV}: run `bash scripts/setup.d/50-vllm.sh` (or `make test`, which runs it)")
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    server = VLLMServer(venv=VLLM_VENV, install=False, max_model_len=2048, log_path=log)
+    server.start(timeout_s=900)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    from openenvs._models import default_model_dir
+
+    return default_model_dir()
+
+
+@pytest.fixture(scope="session")
+def tiny_dir() -> Path:
+    from openenvs._models import tiny_model_dir
+
+    return tiny_model_dir()
