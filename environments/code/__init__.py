@@ -1,0 +1,1 @@
+"""Code environments run in the sandbox: python-tests, stdio, a retry variant and HumanEval."""
