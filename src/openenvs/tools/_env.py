@@ -164,9 +164,22 @@ class ToolEnv(MultiTurnEnv[ConfigT]):
         self.transcript.extend(feedback)
         return calls[:limit], feedback
 
+    def next_user_turn(self) -> list[Message] | None:
+        """Hook, called when the model answers without a tool call: the next user messages, or None to end.
+
+        The default ends the episode. A multi-request task (e.g. BFCL multi-turn) returns the
+        next user request here, and the episode goes on.
+        """
+        return None
+
     def _finish(self, calls: list[ToolCall], results: list[Message], feedback: list[Message]) -> StepResult:
         assert self.task is not None
         ended = not calls and not feedback
+        if ended:
+            following = self.next_user_turn()
+            if following:
+                self.transcript.extend(following)
+                results, ended = list(following), False
         last_turn = self.max_turns is not None and self.turn + 1 >= self.max_turns
         info: dict[str, Any] = {"source": self.source(), "tool_calls": len(calls), "call_errors": len(feedback)}
         reward, correct = 0.0, None

@@ -243,26 +243,35 @@ def _parse_mistral(text: str, out: _Collector) -> str:
     return head
 
 
+def _json_sequence(body: str) -> list[Any] | None:
+    """Values of `body` when it is JSON values separated by whitespace, ``;`` or ``,``; else None."""
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    pos, n = 0, len(body)
+    while pos < n:
+        while pos < n and body[pos].isspace():
+            pos += 1
+        if pos >= n:
+            break
+        try:
+            value, pos = decoder.raw_decode(body, pos)
+        except (ValueError, RecursionError):
+            return None
+        values.append(value)
+        while pos < n and body[pos].isspace():
+            pos += 1
+        if pos < n and body[pos] in ";,":
+            pos += 1
+    return values or None
+
+
 def _parse_llama3(text: str, out: _Collector) -> str:
-    body = text.split(_PYTHON_TAG, 1)[1] if _PYTHON_TAG in text else text
-    body = _strip_fence(body.strip()).strip()
-    try:
-        value = json.loads(body)
-        if out.add_object(value, "llama3 call"):
-            return text.split(_PYTHON_TAG, 1)[0] if _PYTHON_TAG in text else ""
-    except (ValueError, RecursionError):
-        pass
-    pieces = [p for p in re.split(r";\s*|\n(?=\s*\{)", body) if p.strip()]
-    if len(pieces) > 1:
-        before = len(out.calls) + len(out.errors)
-        for i, piece in enumerate(pieces):
-            try:
-                value = json.loads(piece)
-            except (ValueError, RecursionError):
-                continue
-            out.add_object(value, f"llama3 call {i + 1}")
-        if len(out.calls) + len(out.errors) > before:
-            return text.split(_PYTHON_TAG, 1)[0] if _PYTHON_TAG in text else ""
+    head, _, body = text.partition(_PYTHON_TAG) if _PYTHON_TAG in text else ("", "", text)
+    values = _json_sequence(_strip_fence(body.strip()).strip())
+    if values and all(isinstance(v, (dict, list)) and out.add_object(v, f"llama3 call {i + 1}") for i, v in enumerate(values)):
+        return head
+    if out.calls or out.errors:
+        return head
     return _parse_json_anywhere(text, out, "JSON call")
 
 
