@@ -1,20 +1,21 @@
-"""Procedural integer arithmetic with difficulty levels and a boxed-answer reward.
+r"""Procedural integer arithmetic with difficulty levels and a boxed-answer reward.
 
-Task *i* is drawn from ``random.Random(f"{seed}:{i}")``, so it is the same on every machine.
-Level 1 is one-digit addition; each level adds operands, digits and operators.
+Task *i* is drawn from ``random.Random(f"{seed}:{i}:{difficulty}")``, so it is the same on every
+machine. Level 1 is one-digit addition; each level adds operands, digits and operators. Answers are
+checked with `openenvs.verify.math_equal` (so ``42``, ``42.0`` and ``\boxed{42}`` all count).
 """
 
 from __future__ import annotations
 
 import random
-import re
 from typing import ClassVar
 
 from pydantic import Field
 
-from openenvs import EnvConfig, Score, SingleTurnEnv, Task
+from openenvs import Task
+from openenvs.verify import MathConfig, MathEnv, extract_boxed
 
-__all__ = ["ArithmeticConfig", "ArithmeticEnv", "LEVELS", "extract_boxed"]
+__all__ = ["LEVELS", "ArithmeticConfig", "ArithmeticEnv", "evaluate", "extract_boxed"]
 
 # level -> (number of operands, max digits per operand, operators)
 LEVELS: dict[int, tuple[int, int, str]] = {
@@ -25,48 +26,18 @@ LEVELS: dict[int, tuple[int, int, str]] = {
     5: (5, 3, "+-*"),
 }
 
-_BOXED = re.compile(r"\\boxed\s*\{")
 
-
-def extract_boxed(text: str) -> str | None:
-    r"""Content of the last ``\boxed{...}`` in `text` (nested braces allowed), or None.
-
-    Example:
-        >>> extract_boxed(r"so \boxed{12} and \boxed{\frac{1}{2}}")
-        '\\frac{1}{2}'
-    """
-    starts = [m.end() for m in _BOXED.finditer(text)]
-    if not starts:
-        return None
-    depth, start = 1, starts[-1]
-    for pos in range(start, len(text)):
-        if text[pos] == "{":
-            depth += 1
-        elif text[pos] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:pos].strip()
-    return None
-
-
-def _parse_int(text: str) -> int | None:
-    cleaned = text.replace(",", "").replace(" ", "").replace("$", "")
-    return int(cleaned) if re.fullmatch(r"[+-]?\d+", cleaned) else None
-
-
-class ArithmeticConfig(EnvConfig):
+class ArithmeticConfig(MathConfig):
     """Config of `math/arithmetic-v1`."""
 
     difficulty: int = Field(default=1, ge=1, le=5, description="Level 1 (one-digit sums) to 5 (five 3-digit terms).")
-    format_reward: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="Reward for a wrong answer that is in \\boxed{}; 0 disables shaping."
-    )
 
 
-class ArithmeticEnv(SingleTurnEnv[ArithmeticConfig]):
-    """Evaluate an integer expression; reward 1.0 when the last ``\\boxed{}`` holds the exact value."""
+class ArithmeticEnv(MathEnv):
+    r"""Evaluate an integer expression; reward 1.0 when the last ``\boxed{}`` holds its value."""
 
     Config = ArithmeticConfig
+    config: ArithmeticConfig
     default_system_prompt: ClassVar[str | None] = (
         "Solve the problem. Put the final answer, a single integer, in \\boxed{}."
     )
@@ -82,31 +53,29 @@ class ArithmeticEnv(SingleTurnEnv[ArithmeticConfig]):
             if op == "*":
                 term = rng.randint(2, 12)
             expr += f" {op} {term}"
-        answer = _evaluate(expr)
-        return Task(prompt=f"What is {expr}?", answer=answer, difficulty=self.config.difficulty, metadata={"expression": expr})
-
-    def score(self, text: str, task: Task) -> Score:
-        """1.0 for the exact integer in the last ``\\boxed{}``; `format_reward` for a boxed wrong answer."""
-        boxed = extract_boxed(text)
-        if boxed is None:
-            return Score(reward=0.0, correct=False, info={"answer": task.answer, "extracted": None})
-        correct = _parse_int(boxed) == task.answer
-        reward = 1.0 if correct else self.config.format_reward
-        return Score(reward=reward, correct=correct, info={"answer": task.answer, "extracted": boxed})
+        answer = evaluate(expr)
+        return Task(
+            prompt=f"What is {expr}?", answer=answer, difficulty=self.config.difficulty, metadata={"expression": expr}
+        )
 
 
-def _evaluate(expr: str) -> int:
-    """Evaluate ``a op b op c`` with the usual precedence (* before + and -), without eval()."""
+def evaluate(expr: str) -> int:
+    """Evaluate ``a op b op c`` with the usual precedence (* before + and -), without eval().
+
+    Example:
+        >>> evaluate("2 + 3 * 4 - 1")
+        13
+    """
     tokens = expr.split()
     values = [int(tokens[0])]
     pending = []
-    for op, tok in zip(tokens[1::2], tokens[2::2]):
+    for op, tok in zip(tokens[1::2], tokens[2::2], strict=True):
         if op == "*":
             values[-1] *= int(tok)
         else:
             pending.append(op)
             values.append(int(tok))
     total = values[0]
-    for op, value in zip(pending, values[1:]):
+    for op, value in zip(pending, values[1:], strict=True):
         total = total + value if op == "+" else total - value
     return total

@@ -1,12 +1,13 @@
 r"""Verifiers: answer extraction and math equivalence (and, with the sandbox, code unit tests).
 
-    >>> from openenvs.verify import extract_answer, math_equal
-    >>> math_equal(extract_answer(r"... \boxed{\frac{1}{2}}"), "0.5")
-    True
+>>> from openenvs.verify import extract_answer, math_equal
+>>> math_equal(extract_answer(r"... \boxed{\frac{1}{2}}"), "0.5")
+True
 """
 
 from __future__ import annotations
 
+from ._code import CaseResult, TestReport, extract_code, outputs_match, run_io_cases, run_unit_tests
 from ._curriculum import Curriculum
 from ._extract import AnswerStyle, extract_answer, extract_boxed
 from ._fast import parse_number
@@ -16,6 +17,12 @@ from ._reward import MathConfig, MathEnv
 
 __all__ = [
     "AnswerStyle",
+    "CaseResult",
+    "TestReport",
+    "extract_code",
+    "outputs_match",
+    "run_io_cases",
+    "run_unit_tests",
     "Curriculum",
     "MathConfig",
     "MathEnv",

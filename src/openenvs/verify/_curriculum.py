@@ -1,11 +1,11 @@
 """A curriculum: declarative difficulty levels that advance as rolling accuracy rises.
 
-    >>> from openenvs.verify import Curriculum
-    >>> cur = Curriculum("math/arithmetic-v1", levels=[{"difficulty": 1}, {"difficulty": 2}], threshold=0.75, window=4)
-    >>> cur.update([True, True, True, True])
-    True
-    >>> cur.level, cur.kwargs
-    (1, {'difficulty': 2})
+>>> from openenvs.verify import Curriculum
+>>> cur = Curriculum("math/arithmetic-v1", levels=[{"difficulty": 1}, {"difficulty": 2}], threshold=0.75, window=4)
+>>> cur.update([True, True, True, True])
+True
+>>> cur.level, cur.kwargs
+(1, {'difficulty': 2})
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ class Curriculum:
     ) -> None:
         """Check the levels against the env's config and start at level `start`."""
         if not levels:
-            raise ConfigError("A curriculum needs at least one level, e.g. levels=[{'difficulty': 1}, {'difficulty': 2}].")
+            raise ConfigError(
+                "A curriculum needs at least one level, e.g. levels=[{'difficulty': 1}, {'difficulty': 2}]."
+            )
         if not 0 < threshold <= 1:
             raise ConfigError(f"threshold is an accuracy in (0, 1]; got {threshold}.")
         if window < 1:
@@ -82,8 +84,13 @@ class Curriculum:
         if low is None or high is None:
             raise ConfigError(f"`difficulty` of `{env_id}` has no ge/le bounds; pass levels=[...] explicitly.")
         base = spec(env_id).kwargs.get("difficulty", low)
-        return cls(env_id, [{"difficulty": d} for d in range(int(low), int(high) + 1)], threshold=threshold,
-                   window=window, start=int(base) - int(low))
+        return cls(
+            env_id,
+            [{"difficulty": d} for d in range(int(low), int(high) + 1)],
+            threshold=threshold,
+            window=window,
+            start=int(base) - int(low),
+        )
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -123,7 +130,7 @@ class Curriculum:
         return make(self.env_id, **{**self.kwargs, **overrides})
 
     def state_dict(self) -> dict[str, Any]:
-        """The level and recent outcomes, to save with a checkpoint."""
+        """Return the level and recent outcomes, to save with a checkpoint."""
         return {"level": self.level, "outcomes": list(self._outcomes)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:

@@ -27,6 +27,13 @@ _PHRASE = re.compile(r"answer\s*(?:is|:)\s*:?\s*", re.IGNORECASE)
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|[-+]?\.\d+")
 
 
+def _last_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    found = None
+    for found in pattern.finditer(text):  # noqa: B007 - keep the last one
+        pass
+    return found
+
+
 def extract_boxed(text: str) -> str | None:
     r"""Content of the last ``\boxed{...}`` (or ``\fbox{...}``) in `text`, or None.
 
@@ -38,13 +45,9 @@ def extract_boxed(text: str) -> str | None:
         >>> extract_boxed("no box") is None
         True
     """
-    last = None
-    for last in _BOX_START.finditer(text):
-        pass
+    last = _last_match(_BOX_START, text)
     if last is None:
-        spaced = None
-        for spaced in _BOX_SPACE.finditer(text):
-            pass
+        spaced = _last_match(_BOX_SPACE, text)
         return spaced.group(1) if spaced else None
     depth, start = 1, last.end()
     for pos in range(start, len(text)):
@@ -75,9 +78,7 @@ def _extract_gsm8k(text: str) -> str | None:
 
 
 def _extract_phrase(text: str) -> str | None:
-    last = None
-    for last in _PHRASE.finditer(text):
-        pass
+    last = _last_match(_PHRASE, text)
     if last is None:
         return None
     rest = text[last.end() :].split("\n", 1)[0].strip()
@@ -89,9 +90,7 @@ def _extract_phrase(text: str) -> str | None:
 
 
 def _extract_last_number(text: str) -> str | None:
-    last = None
-    for last in _NUMBER.finditer(text):
-        pass
+    last = _last_match(_NUMBER, text)
     return last.group(0) if last else None
 
 
@@ -112,7 +111,7 @@ def _clean(answer: str) -> str:
 
 
 def extract_answer(text: str, style: AnswerStyle = "auto") -> str | None:
-    r"""The final answer in a completion, or None when the style finds nothing.
+    r"""Return the final answer in a completion, or None when the style finds nothing.
 
     Args:
         text: The model's completion.

@@ -74,7 +74,7 @@ def verify_batch(
     answers = [p if style is None or p is None else extract_answer(p, style) for p in preds]
     results = [False] * len(answers)
     slow: list[int] = []
-    for i, (answer, gold) in enumerate(zip(answers, golds)):
+    for i, (answer, gold) in enumerate(zip(answers, golds, strict=True)):
         if answer is None or not str(gold).strip() or len(answer) > _MAX_ANSWER_CHARS:
             continue
         verdict = fast_equal(answer, str(gold))
@@ -85,6 +85,6 @@ def verify_batch(
     if slow:
         pool = pool or default_pool()
         verdicts = pool.map([(str(answers[i]), str(golds[i])) for i in slow], timeout=timeout)
-        for i, verdict in zip(slow, verdicts):
+        for i, verdict in zip(slow, verdicts, strict=True):
             results[i] = verdict
     return results

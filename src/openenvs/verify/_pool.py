@@ -172,7 +172,9 @@ class VerifyPool:
                 self._idle.put(worker)
         return results
 
-    def _run(self, workers: list[_Worker], pairs: Sequence[tuple[str, str]], results: list[bool], timeout: float) -> None:
+    def _run(
+        self, workers: list[_Worker], pairs: Sequence[tuple[str, str]], results: list[bool], timeout: float
+    ) -> None:
         pending = deque(range(len(pairs)))
         active: dict[int, tuple[int, float]] = {}  # worker slot -> (pair index, deadline)
         selector = selectors.DefaultSelector()
@@ -263,7 +265,7 @@ _DEFAULT_LOCK = threading.Lock()
 
 
 def default_pool() -> VerifyPool:
-    """The process-wide pool used by `math_equal` and `verify_batch` (created on first use)."""
+    """Return the process-wide pool used by `math_equal` and `verify_batch` (created on first use)."""
     global _DEFAULT
     with _DEFAULT_LOCK:
         if _DEFAULT is None:

@@ -43,7 +43,10 @@ class MathConfig(EnvConfig):
     )
     length_budget: int = Field(default=4000, ge=1, description="Completion length in characters before any penalty.")
     verify_timeout: float = Field(
-        default=5.0, gt=0, le=300, description="Seconds math-verify may spend on one answer; past it the answer is wrong."
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds math-verify may spend on one answer; past it the answer is wrong.",
     )
 
 
@@ -73,7 +76,7 @@ class MathEnv(SingleTurnEnv[MathConfig]):
         return Score(reward=reward, correct=correct, info={"answer": gold, "extracted": extracted})
 
     def oracle(self) -> str | None:
-        """A completion that states the gold answer of the current task in the configured style."""
+        """Return a completion that states the gold answer of the current task in the configured style."""
         if self.task is None:
             return None
         return format_answer(str(self.task.answer), self.config.answer_style)

@@ -1,0 +1,1 @@
+"""The `fractions` environment family."""

@@ -1,0 +1,1 @@
+"""The `linear_equations` environment family."""

@@ -1,0 +1,1 @@
+"""The `math_datasets` environment family."""

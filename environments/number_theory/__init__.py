@@ -1,0 +1,1 @@
+"""The `number_theory` environment family."""

@@ -1,0 +1,1 @@
+"""The `reasoning_gym` environment family."""

@@ -1,0 +1,162 @@
+"""Every reasoning-gym dataset as an openenvs env, scored by reasoning-gym's own `score_answer`.
+
+``openenvs.make("rg/basic_arithmetic-v0", max_terms=4)`` builds reasoning-gym's
+``basic_arithmetic`` dataset with its config field ``max_terms=4``; the fields of each dataset's
+config dataclass are this env's keyword arguments (checked, with a did-you-mean for typos), plus
+``seed`` and ``size``. Task *i* is item *i* of the dataset built with that seed, so it is the
+same on every machine. The answer goes in ``<answer>...</answer>``, as reasoning-gym's prompts ask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import typing
+from typing import Any, ClassVar
+
+from pydantic import ConfigDict, Field, create_model
+
+from openenvs import ConfigError, EnvConfig, MissingDependency, Score, SingleTurnEnv, Task
+from openenvs._shapes import build_config
+from openenvs.verify import extract_answer
+
+__all__ = ["NO_GOLD_ANSWER", "ReasoningGymConfig", "ReasoningGymEnv", "config_model"]
+
+logger = logging.getLogger(__name__)
+
+NO_GOLD_ANSWER = frozenset({"boxnet", "graph_color", "propositional_logic", "rubiks_cube", "rush_hour"})
+"""Datasets whose items carry no single gold answer (a checker scores any valid one): no `oracle`."""
+
+
+class ReasoningGymConfig(EnvConfig):
+    """Fields every `rg/*` env has; each dataset adds its own config fields (see `config_model`)."""
+
+    dataset: str = Field(description="reasoning-gym dataset name, e.g. 'basic_arithmetic'.")
+    size: int = Field(default=1000, ge=1, description="Number of distinct items; task index wraps around it.")
+    format_reward: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="Least reward for an answer given in <answer> tags; 0 disables it."
+    )
+
+
+def _datasets() -> dict[str, tuple[type, type]]:
+    try:
+        from reasoning_gym.factory import DATASETS
+    except ImportError as exc:
+        raise MissingDependency("reasoning-gym", "math", purpose="the rg/* environments") from exc
+    return DATASETS
+
+
+@functools.cache
+def config_model(dataset: str) -> type[ReasoningGymConfig]:
+    """The pydantic config of one dataset: `ReasoningGymConfig` plus the dataset's config fields."""
+    datasets = _datasets()
+    if dataset not in datasets:
+        import difflib
+
+        close = difflib.get_close_matches(dataset, list(datasets), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"reasoning-gym has no dataset {dataset!r}.{hint} Run `openenvs list --tag reasoning-gym`.")
+    config_cls = datasets[dataset][1]
+    try:
+        hints = typing.get_type_hints(config_cls)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: accept any value
+        hints = {}
+    fields: dict[str, Any] = {}
+    for field in dataclasses.fields(config_cls):
+        if field.name in ("seed", "size"):
+            continue
+        if field.default is not dataclasses.MISSING:
+            default: Any = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = Field(default_factory=field.default_factory)
+        else:
+            default = ...
+        annotation = hints.get(field.name, Any)
+        try:  # types pydantic cannot validate (custom classes) are passed through unchecked
+            create_model("_Probe", __config__=ConfigDict(arbitrary_types_allowed=True), x=(annotation, ...))
+        except Exception:  # noqa: BLE001
+            annotation = Any
+        fields[field.name] = (annotation, default)
+    model = create_model(  # type: ignore[call-overload]
+        f"RG_{dataset}_Config",
+        __base__=ReasoningGymConfig,
+        __doc__=f"Config of `rg/{dataset}-v0`: reasoning-gym's {config_cls.__name__} fields plus seed and size.",
+        **fields,
+    )
+    model.model_config["arbitrary_types_allowed"] = True
+    model.model_rebuild(force=True)
+    return model  # type: ignore[no-any-return]
+
+
+class ReasoningGymEnv(SingleTurnEnv[ReasoningGymConfig]):
+    """One reasoning-gym item per episode; reward is the dataset's own `score_answer` in [0, 1]."""
+
+    Config = ReasoningGymConfig
+    config: ReasoningGymConfig
+    default_system_prompt: ClassVar[str | None] = None  # reasoning-gym's default prompt, read at reset
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Validate kwargs against the dataset's config; the dataset is built on the first reset."""
+        name = kwargs.get("dataset")
+        if not isinstance(name, str):
+            raise ConfigError("ReasoningGymEnv needs dataset='<name>', e.g. dataset='basic_arithmetic'.")
+        self.Config = config_model(name)  # type: ignore[misc]
+        self.config = build_config(self.Config, kwargs, f"rg/{name}-v0")
+        self._dataset: Any = None
+        if name in NO_GOLD_ANSWER:
+            self.oracle = None  # type: ignore[assignment,method-assign]
+
+    @property
+    def dataset(self) -> Any:
+        """The reasoning-gym dataset (built on first use)."""
+        if self._dataset is None:
+            from reasoning_gym.factory import create_dataset
+
+            own = set(ReasoningGymConfig.model_fields)
+            extra = {k: getattr(self.config, k) for k in self.config.model_fields_set if k not in own}
+            try:
+                self._dataset = create_dataset(
+                    self.config.dataset, seed=self.config.seed, size=self.config.size, **extra
+                )
+            except (AssertionError, ValueError, TypeError) as exc:
+                raise ConfigError(f"reasoning-gym rejected the config of `{self.config.dataset}`: {exc}") from exc
+        return self._dataset
+
+    def num_tasks(self) -> int:
+        """Number of distinct items (`size`)."""
+        return self.config.size
+
+    def get_task(self, index: int) -> Task:
+        """Task `index`: item ``index mod size`` of the dataset."""
+        from reasoning_gym.utils import SYSTEM_PROMPTS
+
+        entry = self.dataset[index % self.config.size]
+        system = self.config.system_prompt if self.config.system_prompt is not None else SYSTEM_PROMPTS["default"]
+        prompt = [{"role": "system", "content": system}, {"role": "user", "content": entry["question"]}]
+        difficulty = entry.get("metadata", {}).get("difficulty")
+        return Task(
+            prompt=prompt,  # type: ignore[arg-type]
+            answer=entry["answer"],
+            difficulty=difficulty if isinstance(difficulty, int) else None,
+            metadata={"entry": entry},
+        )
+
+    def score(self, text: str, task: Task) -> Score:
+        """Score the ``<answer>`` content with the dataset's `score_answer`."""
+        extracted = extract_answer(text, "tag")
+        try:
+            value = float(self.dataset.score_answer(extracted, task.metadata["entry"]))
+        except Exception as exc:  # noqa: BLE001 - a scorer crash on odd input is a wrong answer
+            logger.debug("score_answer of %s failed: %r", self.config.dataset, exc)
+            value = 0.0
+        value = min(1.0, max(0.0, value))
+        if extracted is not None:
+            value = max(value, self.config.format_reward)
+        return Score(reward=value, correct=value >= 1.0, info={"answer": task.answer, "extracted": extracted})
+
+    def oracle(self) -> str | None:
+        """Return the gold answer of the current item in ``<answer>`` tags (None before reset)."""
+        if self.task is None or self.task.answer is None:
+            return None
+        return f"<answer>{self.task.answer}</answer>"

@@ -1,0 +1,43 @@
+"""The `rg` provider: one `EnvSpec` per reasoning-gym dataset, listed only when `rg/*` is used."""
+
+from __future__ import annotations
+
+from openenvs import EnvSpec, Source, VerifierInfo
+from openenvs._spec import package_version
+
+__all__ = ["EXCLUDED", "specs"]
+
+EXCLUDED = {"composite": "it mixes other datasets and needs a `datasets` spec; make each dataset directly instead"}
+"""reasoning-gym datasets that get no `rg/*` id, with the reason."""
+
+
+def specs() -> list[EnvSpec]:
+    """Return the manifests of `rg/<name>-v0` for every registered reasoning-gym dataset."""
+    from reasoning_gym.factory import DATASETS
+
+    version = package_version("reasoning-gym")
+    out = []
+    for name, (dataset_cls, _config_cls) in sorted(DATASETS.items()):
+        if name in EXCLUDED:
+            continue
+        doc = (dataset_cls.__doc__ or "").strip().split("\n")[0].strip() or f"reasoning-gym's {name} tasks."
+        category = dataset_cls.__module__.split(".")[1] if dataset_cls.__module__.count(".") >= 2 else "misc"
+        out.append(
+            EnvSpec(
+                id=f"rg/{name}-v0",
+                entry_point="environments.reasoning_gym.env:ReasoningGymEnv",
+                description=f"{doc.rstrip('.')}. Answer in <answer> tags; scored by reasoning-gym's score_answer.",
+                license="Apache-2.0",
+                kind="single-turn",
+                tags=["reasoning-gym", category],
+                reward_range=(0.0, 1.0),
+                sources=[
+                    Source(kind="upstream", title="reasoning-gym", url="https://github.com/open-thought/reasoning-gym")
+                ],
+                verifier=VerifierInfo(name=f"reasoning_gym:{name}.score_answer", version=version),
+                extras=["math"],
+                packages=["reasoning-gym"],
+                kwargs={"dataset": name},
+            )
+        )
+    return out

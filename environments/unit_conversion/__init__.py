@@ -1,0 +1,1 @@
+"""The `unit_conversion` environment family."""
