@@ -8,7 +8,6 @@ output cap, and prints a JSON report as its last line.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import socket
@@ -25,14 +24,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_IMAGE = "python:3.11-slim"
 
 _BOOTSTRAP = r"""
-import base64, json, os, subprocess, sys, threading, time
+import json, os, subprocess, sys, threading, time
 req = json.loads(sys.stdin.buffer.read())
 os.chdir("/work")
 for name, data in req["files"].items():
     path = os.path.normpath(name)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "wb") as f:
-        f.write(base64.b64decode(data))
+        f.write(data.encode("latin-1"))
 with open("main.py", "w") as f:
     f.write(req["code"])
 cap = req["max_output_bytes"]
@@ -71,7 +70,7 @@ files = {}
 for name in req["return_files"]:
     try:
         with open(os.path.normpath(name), "rb") as f:
-            files[name] = base64.b64encode(f.read(cap)).decode()
+            files[name] = f.read(cap).decode("latin-1")
     except OSError:
         pass
 print("\n" + json.dumps({"exit_code": p.returncode, "timed_out": timed_out, "duration_s": time.perf_counter() - start,
@@ -198,7 +197,7 @@ class DockerBackend:
             signal=report.get("signal"),
             output_truncated=bool(report.get("output_truncated")),
             backend=self.name,
-            files={k: base64.b64decode(v) for k, v in report.get("files", {}).items()},
+            files={k: v.encode("latin-1") for k, v in report.get("files", {}).items()},
         )
 
     def close(self) -> None:

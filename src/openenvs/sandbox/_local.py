@@ -7,7 +7,6 @@ reaches the code. Workers are replaced when they die or stop answering.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -301,5 +300,5 @@ def _result(reply: dict[str, Any], backend: str) -> ExecResult:
         max_rss_kb=reply.get("max_rss_kb"),
         backend=backend,
         error=None,
-        files={k: base64.b64decode(v) for k, v in (reply.get("files") or {}).items()},
+        files={k: v.encode("latin-1") for k, v in (reply.get("files") or {}).items()},
     )

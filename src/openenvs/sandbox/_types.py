@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -36,11 +35,11 @@ class ExecRequest:
     return_files: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
-        """The JSON-able form sent to a worker."""
+        """The JSON-able form sent to a worker (file bytes as latin-1 text, which round-trips exactly)."""
         return {
             "code": self.code,
             "stdin": self.stdin,
-            "files": {name: base64.b64encode(data).decode() for name, data in self.files.items()},
+            "files": {name: data.decode("latin-1") for name, data in self.files.items()},
             "timeout": self.timeout,
             "memory_mb": self.memory_mb,
             "max_processes": self.max_processes,

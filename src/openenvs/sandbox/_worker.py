@@ -19,20 +19,22 @@ worker's stdin (requests) and stdout (replies).
 
 from __future__ import annotations
 
-import ctypes
-import errno
-import json
-import math
-import os
-import resource
-import select
-import shutil
-import signal
-import struct
 import sys
-import time
-import traceback
-from typing import Any
+
+sys.modules["_json"] = None  # type: ignore[assignment]  # pure-Python json: one shared library fewer to fork
+
+import ctypes  # noqa: E402
+import errno  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import struct  # noqa: E402 - already loaded by ctypes
+import time  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any  # noqa: E402
+
+# Every shared library mapped here makes each fork slower, so this file avoids modules that load
+# one (tempfile/hashlib, shutil, select, resource, math, base64): it uses os, ctypes and signal.
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -48,6 +50,15 @@ SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF =
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_CORE, RLIMIT_NPROC, RLIMIT_NOFILE, RLIMIT_AS = 0, 1, 4, 6, 7, 9
+
+
+class _Rlimit(ctypes.Structure):
+    _fields_ = [("cur", ctypes.c_ulong), ("max", ctypes.c_ulong)]
+
+
+def _setrlimit(which: int, value: int) -> None:
+    _check(_libc.setrlimit(which, ctypes.byref(_Rlimit(value, value))), f"setrlimit({which})")
 
 
 def _check(result: int, what: str) -> int:
@@ -63,7 +74,7 @@ def read_frame(fd: int) -> Any:
     head = _read_exact(fd, 4)
     if head is None:
         return None
-    body = _read_exact(fd, struct.unpack(">I", head)[0])
+    body = _read_exact(fd, int.from_bytes(head, "big"))
     return None if body is None else json.loads(body)
 
 
@@ -81,7 +92,7 @@ def _read_exact(fd: int, n: int) -> bytes | None:
 def write_frame(fd: int, obj: Any) -> None:
     """Write one length-prefixed JSON frame."""
     body = json.dumps(obj).encode()
-    data = struct.pack(">I", len(body)) + body
+    data = len(body).to_bytes(4, "big") + body
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -90,13 +101,6 @@ def write_frame(fd: int, obj: Any) -> None:
 # -- layers set up once per worker -------------------------------------------------------------
 class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-
-def tempfile_dir() -> str:
-    """A directory for the worker's own scratch files."""
-    import tempfile
-
-    return tempfile.gettempdir()
 
 
 class Layers:
@@ -266,44 +270,64 @@ def setup_landlock(layers: Layers, extra_read: list[str]) -> None:
     layers.mark("landlock", True, f"ABI {abi}: code may read only Python and system dirs, write only its work dir")
 
 
+_SECCOMP_DENY = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot", "unshare",
+    "setns", "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load",
+    "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct", "userfaultfd",
+    "open_by_handle_at", "name_to_handle_at", "syslog", "settimeofday", "clock_settime", "adjtimex",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "fanotify_init", "quotactl", "mknod", "mknodat",
+    "iopl", "ioperm", "lookup_dcookie", "vhangup",
+)
+
+
+def _compile_seccomp(out_fd: int) -> None:
+    """In a throwaway child: build the filter with pyseccomp and write its BPF program to `out_fd`."""
+    import pyseccomp as sc
+
+    f = sc.SyscallFilter(sc.ALLOW)
+    deny = sc.ERRNO(errno.EPERM)
+    for name in _SECCOMP_DENY:
+        try:
+            f.add_rule(deny, name)
+        except Exception:  # noqa: BLE001 - syscall absent on this architecture
+            pass
+    f.add_rule(sc.ERRNO(errno.EACCES), "socket", sc.Arg(0, sc.NE, 1))  # only AF_UNIX sockets
+    for bit in (CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET):
+        f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, bit, bit))
+    f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # its flags live in memory; libc falls back to clone
+    with os.fdopen(out_fd, "wb") as out:
+        f.export_bpf(out)
+
+
 def build_seccomp(layers: Layers) -> None:
-    """Prepare the seccomp filter (loaded in each child before the code runs)."""
-    try:
-        import pyseccomp as sc
-    except Exception as exc:  # ImportError, or RuntimeError when libseccomp is missing
-        layers.mark("seccomp", False, f"pyseccomp/libseccomp not available ({exc}); pip install 'openenvs[code]'")
+    """Get the seccomp BPF program (loaded in each child before the code runs).
+
+    libseccomp is loaded only in a throwaway child, so the worker's own forks stay cheap.
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            _compile_seccomp(w)
+            os._exit(0)
+        except BaseException as exc:  # noqa: BLE001
+            os.write(2, f"{type(exc).__name__}: {exc}".encode())
+            os._exit(1)
+    os.close(w)
+    chunks = []
+    while chunk := os.read(r, 65536):
+        chunks.append(chunk)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    program = b"".join(chunks)
+    if os.waitstatus_to_exitcode(status) != 0 or not program or len(program) % 8:
+        layers.mark("seccomp", False, "pyseccomp/libseccomp not available; pip install 'openenvs[code]' (and libseccomp2)")
         return
-    try:
-        f = sc.SyscallFilter(sc.ALLOW)
-        deny = sc.ERRNO(errno.EPERM)
-        for name in (
-            "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot",
-            "unshare", "setns", "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "kexec_load",
-            "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff",
-            "acct", "userfaultfd", "open_by_handle_at", "name_to_handle_at", "syslog", "settimeofday",
-            "clock_settime", "adjtimex", "io_uring_setup", "io_uring_enter", "io_uring_register", "fanotify_init",
-            "quotactl", "mknod", "mknodat", "personality", "iopl", "ioperm", "lookup_dcookie", "vhangup",
-        ):
-            try:
-                f.add_rule(deny, name)
-            except Exception:  # noqa: BLE001 - syscall absent on this architecture
-                pass
-        f.add_rule(sc.ERRNO(errno.EACCES), "socket", sc.Arg(0, sc.NE, 1))  # only AF_UNIX sockets
-        ns_flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
-        for bit in (CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET):
-            f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, bit, bit))
-        f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags live in memory; libc falls back to clone
-        with open(os.path.join(tempfile_dir(), "seccomp.bpf"), "w+b") as tmp:
-            f.export_bpf(tmp)
-            tmp.seek(0)
-            program = tmp.read()
-            os.unlink(tmp.name)
-        layers.seccomp_filter = _SockFprog(len(program) // 8, ctypes.cast(ctypes.create_string_buffer(program, len(program)), ctypes.c_void_p))
-        layers.keep_alive.append(program)
-        del ns_flags
-        layers.mark("seccomp", True, "denies ptrace, mount, namespaces, bpf, keyrings, non-Unix sockets and more")
-    except Exception as exc:  # noqa: BLE001
-        layers.mark("seccomp", False, f"could not build the filter ({exc})")
+    buf = ctypes.create_string_buffer(program, len(program))
+    layers.keep_alive.append(buf)
+    layers.seccomp_filter = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    layers.mark("seccomp", True, "denies ptrace, mount, namespaces, bpf, keyrings, io_uring, non-Unix sockets and more")
 
 
 # -- per-run child ---------------------------------------------------------------------------
@@ -367,16 +391,17 @@ def child_main(layers: Layers, req: dict[str, Any], work: str, io_dir: str) -> N
             os.closerange(3, 65536)
         for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         timeout = float(req["timeout"])
-        cpu = int(math.ceil(timeout)) + 1
+        cpu = int(-(-timeout // 1)) + 1
         mem = int(req["memory_mb"]) * 1024 * 1024
         limits = [
-            (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-            (resource.RLIMIT_AS, (mem, mem)),
-            (resource.RLIMIT_NPROC, (int(req["max_processes"]),) * 2),
-            (resource.RLIMIT_FSIZE, (int(req["max_output_bytes"]),) * 2),
-            (resource.RLIMIT_NOFILE, (256, 256)),
-            (resource.RLIMIT_CORE, (0, 0)),
+            (RLIMIT_CPU, cpu),
+            (RLIMIT_AS, mem),
+            (RLIMIT_NPROC, int(req["max_processes"])),
+            (RLIMIT_FSIZE, int(req["max_output_bytes"])),
+            (RLIMIT_NOFILE, 256),
+            (RLIMIT_CORE, 0),
         ]
         if layers.run_uid is not None:
             os.chdir(work)
@@ -386,7 +411,7 @@ def child_main(layers: Layers, req: dict[str, Any], work: str, io_dir: str) -> N
         elif layers.in_userns:
             _drop_caps()
         for which, value in limits:
-            resource.setrlimit(which, value)
+            _setrlimit(which, value)
         os.chdir(work)
         _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         if keep >= 0:
@@ -463,20 +488,15 @@ def supervise(layers: Layers, req: dict[str, Any], work: str, io_dir: str) -> di
 
 
 def _wait_exit(pid: int, timeout: float) -> bool:
-    """True when `pid` exited within `timeout` seconds (it is left unreaped)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # kernel < 5.3: poll
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                return True
-            time.sleep(0.001)
-        return False
-    try:
-        return bool(select.select([pidfd], [], [], timeout)[0])
-    finally:
-        os.close(pidfd)
+    """True when `pid` exited within `timeout` seconds (it is left unreaped; SIGCHLD is blocked)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        signal.sigtimedwait([signal.SIGCHLD], left)
 
 
 def _sweep(layers: Layers) -> None:
@@ -534,23 +554,44 @@ def _read_capped(path: str, cap: int) -> tuple[bytes, bool]:
     return data[:cap], len(data) >= cap
 
 
-def handle(layers: Layers, base: str, req: dict[str, Any], counter: int) -> dict[str, Any]:
-    """Run one request and return the reply frame."""
-    import base64
-    import tempfile
+def _rmtree(path: str) -> None:
+    """Delete a directory tree (the worker is root in its namespace, so permissions do not stop it)."""
+    try:
+        for root, dirs, files in os.walk(path, topdown=False):
+            for name in files:
+                os.unlink(os.path.join(root, name))
+            for name in dirs:
+                full = os.path.join(root, name)
+                os.unlink(full) if os.path.islink(full) else os.rmdir(full)
+        os.rmdir(path)
+    except OSError:
+        pass
 
-    run_dir = tempfile.mkdtemp(prefix=f"run{counter}-", dir=base)
+
+def _mkdtemp(parent: str, prefix: str, mode: int = 0o700) -> str:
+    while True:
+        path = os.path.join(parent, prefix + os.urandom(6).hex())
+        try:
+            os.mkdir(path, mode)
+            return path
+        except FileExistsError:
+            continue
+
+
+def handle(layers: Layers, base: str, req: dict[str, Any], counter: int) -> dict[str, Any]:
+    """Run one request and return the reply frame (file contents travel as latin-1 text)."""
+    run_dir = _mkdtemp(base, f"run{counter}-")
     try:
         work, io_dir = os.path.join(run_dir, "work"), os.path.join(run_dir, "io")
         os.mkdir(work, 0o700)
         os.mkdir(io_dir, 0o700)
         with open(os.path.join(io_dir, "stdin"), "wb") as f:
             f.write(req.get("stdin", "").encode())
-        for name, spec in (req.get("files") or {}).items():
+        for name, text in (req.get("files") or {}).items():
             path = os.path.join(work, _safe_relpath(name))
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as f:
-                f.write(base64.b64decode(spec))
+                f.write(text.encode("latin-1"))
         if layers.run_uid is not None:
             for root, dirs, files in os.walk(work):
                 for n in [*dirs, *files]:
@@ -571,11 +612,11 @@ def handle(layers: Layers, base: str, req: dict[str, Any], counter: int) -> dict
             got = {}
             for name in want:
                 data, _ = _read_capped(os.path.join(work, _safe_relpath(name)), cap)
-                got[name] = base64.b64encode(data).decode()
+                got[name] = data.decode("latin-1")
             report["files"] = got
         return report
     finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        _rmtree(run_dir)
 
 
 def main() -> None:
@@ -606,9 +647,7 @@ def main() -> None:
     else:
         build_seccomp(layers)
     layers.mark("rlimits", True, "CPU time, address space, processes, file size, open files, no core dumps")
-    import tempfile
-
-    base = tempfile.mkdtemp(prefix="openenvs-sandbox-")
+    base = _mkdtemp("/tmp" if os.path.isdir("/tmp") else "/var/tmp", "openenvs-sandbox-", 0o711)
     os.chmod(base, 0o711)
     if layers.landlock_abi:
         try:
@@ -622,6 +661,7 @@ def main() -> None:
 
     gc.collect()
     gc.freeze()
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])  # runs are awaited with sigtimedwait
     write_frame(wfd, {"hello": True, "pid": os.getpid(), "base": base, "layers": layers.status})
     counter = 0
     try:
@@ -636,7 +676,7 @@ def main() -> None:
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
             write_frame(wfd, reply)
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        _rmtree(base)
 
 
 if __name__ == "__main__":
