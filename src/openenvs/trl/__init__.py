@@ -1,0 +1,42 @@
+"""Adapters for TRL: any registered env trains with ``trl.GRPOTrainer``, and a PPO trainer in TRL's style.
+
+>>> from trl import GRPOConfig, GRPOTrainer                       # doctest: +SKIP
+>>> from openenvs.trl import for_grpo                             # doctest: +SKIP
+>>> trainer = GRPOTrainer(model=path, args=GRPOConfig(...), **for_grpo("math/arithmetic-v1"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from ._curriculum import CurriculumCallback
+from ._evaluate import evaluate_rows
+from ._grpo import EnvSource, for_grpo, make_rows
+from ._multiturn import make_rollout_func
+from ._rewards import (
+    EnvScorer,
+    completion_text,
+    correct_reward,
+    default_scorer,
+    env_reward,
+    format_reward,
+    lenient_correct_reward,
+)
+from ._tools import EnvTools, chatml_tool_template, tool_class
+
+__all__ = [
+    "CurriculumCallback",
+    "EnvScorer",
+    "EnvSource",
+    "EnvTools",
+    "chatml_tool_template",
+    "completion_text",
+    "correct_reward",
+    "default_scorer",
+    "env_reward",
+    "evaluate_rows",
+    "for_grpo",
+    "format_reward",
+    "lenient_correct_reward",
+    "make_rollout_func",
+    "make_rows",
+    "tool_class",
+]

@@ -1,0 +1,151 @@
+r"""The README's main job: GRPO on bundled arithmetic with the bundled SmolLM2-135M-Instruct, on a laptop CPU.
+
+What makes it learn in about ten minutes on two cores (see `DemoConfig` for every value):
+
+- LoRA (r=16 on all linear layers, lr 2e-4) instead of a full fine-tune: bigger steps, less noise;
+- three reward functions, all scored by the env: strict correctness (``\boxed{}``), the format alone,
+  and correctness wherever the answer is written, so the model is paid for right answers before it
+  has learned the format and both curves rise from the first steps;
+- short completions (32 tokens) and several prompts per step (4 x 6 generations);
+- a curriculum over difficulty 1 -> 3 that moves up once strict accuracy reaches 0.75;
+- one torch thread: on a shared or busy 2-core box, 2 threads collapse to seconds per token
+  (oversubscription), while 1 thread stays near 0.1 s/token for this model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["DemoConfig", "run_demo"]
+
+logger = logging.getLogger(__name__)
+
+
+class DemoConfig(BaseModel):
+    """Settings of the demo run; the defaults are the tested recipe."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    env: str = Field(default="math/arithmetic-v1", description="Env to train on; it needs an integer `difficulty`.")
+    levels: list[int] = Field(default=[1, 2, 3], description="Curriculum difficulties, easiest first.")
+    threshold: float = Field(default=0.75, gt=0, le=1, description="Strict accuracy that moves the curriculum up.")
+    eval_levels: list[int] = Field(default=[1, 2], description="Difficulties of the held-out set (equal shares).")
+    eval_n: int = Field(default=64, ge=4, description="Held-out prompts, answered greedily before and after training.")
+    model: str | None = Field(default=None, description="Model folder; None converts and uses bundled SmolLM2-135M-Instruct.")
+    seed: int = Field(default=0, description="Seeds LoRA init, sampling and the training prompts.")
+    max_steps: int = Field(default=40, ge=1, description="Optimizer steps (the time budget may stop earlier).")
+    minutes: float = Field(default=10.0, gt=0, description="Wall-clock budget for training, in minutes.")
+    threads: int = Field(default=1, ge=1, description="torch threads; 1 is fastest on a shared 2-core machine.")
+    prompts_per_step: int = Field(default=4, ge=1, description="Distinct prompts per optimizer step.")
+    num_generations: int = Field(default=6, ge=2, description="Completions per prompt (the GRPO group).")
+    max_completion_length: int = Field(default=32, ge=4, description="Completion length limit, in tokens.")
+    learning_rate: float = Field(default=2e-4, gt=0, description="AdamW learning rate for the LoRA weights.")
+    lora_r: int = Field(default=16, ge=0, description="LoRA rank; 0 trains all weights (full fine-tune).")
+    reward_weights: list[float] = Field(
+        default=[1.0, 0.5, 0.5], description="Weights of (strict correctness, format, lenient correctness)."
+    )
+    output_dir: str = Field(default="runs/demo", description="Where the adapter, report and provenance go.")
+
+
+def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Evaluate, train with GRPO, evaluate again; write the report. Returns before/after metrics and paths."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    from .._models import default_model_dir
+    from ..verify import Curriculum
+    from ._evaluate import evaluate_rows
+    from ._grpo import for_grpo, make_rows
+    from ._report import ProvenanceCallback, TimeBudgetCallback, provenance, write_report
+    from ._rewards import correct_reward, format_reward, lenient_correct_reward
+
+    torch.set_num_threads(config.threads)
+    out = Path(config.output_dir)
+    model_dir = config.model or str(default_model_dir())
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+
+    held_out = make_rows(
+        [(config.env, {"difficulty": level}) for level in config.eval_levels], n=config.eval_n, seed=10_000 + config.seed
+    )
+    started = time.monotonic()
+    before = evaluate_rows(model, tokenizer, held_out, max_new_tokens=config.max_completion_length, batch_size=32)
+    eval_s = time.monotonic() - started
+    logger.warning("Held-out before training: %s", _short(before))
+
+    curriculum = Curriculum(
+        config.env,
+        [{"difficulty": level} for level in config.levels],
+        threshold=config.threshold,
+        window=config.prompts_per_step * config.num_generations * 2,
+    )
+    grpo = for_grpo(config.env, seed=config.seed, curriculum=curriculum)
+    grpo["reward_funcs"] = [correct_reward, format_reward, lenient_correct_reward]
+    batch = config.prompts_per_step * config.num_generations
+    args = GRPOConfig(
+        output_dir=str(out),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=batch,
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="constant",
+        beta=0.0,
+        reward_weights=config.reward_weights,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=config.seed,
+        disable_tqdm=False,
+    )
+    peft_config = None
+    if config.lora_r:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=config.lora_r, lora_alpha=2 * config.lora_r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+        )
+    budget = TimeBudgetCallback(config.minutes * 60)
+    record = provenance([(config.env, {"difficulty": lv}) for lv in config.levels], model=model_dir, config=config.model_dump(), seed=config.seed)
+    trainer = GRPOTrainer(
+        model=model,
+        args=args,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[*grpo.pop("callbacks"), budget, ProvenanceCallback(record), *(callbacks or [])],
+        **grpo,
+    )
+    started = time.monotonic()
+    trainer.train()
+    train_s = time.monotonic() - started
+    after = evaluate_rows(trainer.model, tokenizer, held_out, max_new_tokens=config.max_completion_length, batch_size=32)
+    logger.warning("Held-out after training: %s", _short(after))
+    trainer.save_model(str(out / "final"))
+    steps = trainer.state.global_step
+    extra = {
+        "model": model_dir,
+        "env": config.env,
+        "steps": steps,
+        "train_seconds": round(train_s, 1),
+        "seconds_per_step": round(train_s / max(1, steps), 2),
+        "eval_seconds": round(eval_s, 1),
+        "curriculum_level": curriculum.level,
+        "config": config.model_dump(),
+        "provenance": record,
+    }
+    paths = write_report(out, trainer.state.log_history, before=before, after=after, title=f"GRPO on {config.env}", extra=extra)
+    result = {"before": before, "after": after, **extra, "report": {k: str(v) for k, v in paths.items()}}
+    (out / "demo_result.json").write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+def _short(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={metrics[k]:.3f}" for k in ("accuracy", "lenient_accuracy", "format", "reward") if metrics.get(k) is not None)

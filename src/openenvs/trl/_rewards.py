@@ -1,0 +1,223 @@
+r"""Reward functions in TRL's calling convention that score completions through the env.
+
+Each function is batched and keyword-only (``prompts``, ``completions`` and the dataset columns
+``env_id``, ``env_kwargs``, ``env_seed``), accepts ``**kwargs`` and returns one float per
+completion, or None where it does not apply. They are importable by dotted path, so a TRL
+config can name them: ``reward_funcs: [openenvs.trl.correct_reward, openenvs.trl.format_reward]``.
+
+The episode behind a row is rebuilt from its columns: ``make(env_id, **env_kwargs)`` then
+``reset(seed=env_seed)``, so the reward is exactly what the env gives; results are cached, so the
+correctness and format functions step each completion once between them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from .._api import make
+from .._env import Env
+
+__all__ = [
+    "EnvScorer",
+    "completion_text",
+    "correct_reward",
+    "default_scorer",
+    "env_reward",
+    "format_reward",
+    "lenient_correct_reward",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def completion_text(completion: Any) -> str:
+    r"""Return the text of a TRL completion: a string, or the last assistant message of a conversation.
+
+    Example:
+        >>> completion_text([{"role": "assistant", "content": "\\boxed{4}"}])
+        '\\boxed{4}'
+    """
+    if isinstance(completion, str):
+        return completion
+    for message in reversed(list(completion)):
+        if message.get("role") == "assistant" and not message.get("tool_calls"):
+            return str(message.get("content") or "")
+    return str(completion[-1].get("content") or "") if completion else ""
+
+
+class EnvScorer:
+    """Scores (row, completion) pairs through cached env instances and remembers recent results.
+
+    Args:
+        cache_size: How many (row, completion) verdicts to keep, so several reward functions
+            scoring the same batch step each completion once.
+    """
+
+    def __init__(self, cache_size: int = 8192) -> None:
+        """Start with no envs and an empty verdict cache."""
+        self._envs: dict[tuple[str, str], Env] = {}
+        self._verdicts: OrderedDict[tuple[str, str, int, str], tuple[float, dict[str, Any]]] = OrderedDict()
+        self._cache_size = cache_size
+        self.outcomes: list[tuple[str, float]] = []
+        """(env_id, correct-or-reward) of every newly scored completion; consumers (a curriculum) drain it."""
+
+    def env(self, env_id: str, kwargs_json: str) -> Env:
+        """The cached env for `env_id` with these (JSON-encoded) kwargs."""
+        key = (env_id, kwargs_json)
+        if key not in self._envs:
+            self._envs[key] = make(env_id, **json.loads(kwargs_json or "{}"))
+        return self._envs[key]
+
+    def score(
+        self, env_id: str, kwargs_json: str, seed: int, text: str, *, record: bool = True
+    ) -> tuple[float, dict[str, Any]]:
+        """Reward and info of answering episode (`env_id`, kwargs, `seed`) with `text` in one step.
+
+        With `record`, the outcome is appended to :attr:`outcomes` (for a curriculum).
+        """
+        key = (env_id, kwargs_json, int(seed), text)
+        hit = self._verdicts.get(key)
+        if hit is not None:
+            self._verdicts.move_to_end(key)
+            return hit
+        env = self.env(env_id, kwargs_json)
+        env.reset(seed=int(seed))
+        result = env.step(text)
+        verdict = (float(result.reward), dict(result.info))
+        self._verdicts[key] = verdict
+        if len(self._verdicts) > self._cache_size:
+            self._verdicts.popitem(last=False)
+        correct = verdict[1].get("correct")
+        if record:
+            self.outcomes.append((env_id, float(correct) if correct is not None else verdict[0]))
+        return verdict
+
+    def score_batch(
+        self,
+        completions: Sequence[Any],
+        env_id: Sequence[str],
+        env_kwargs: Sequence[str],
+        env_seed: Sequence[int],
+        *,
+        record: bool = True,
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """Score every completion of a TRL batch against its row's episode."""
+        return [
+            self.score(eid, kw, seed, completion_text(c), record=record)
+            for c, eid, kw, seed in zip(completions, env_id, env_kwargs, env_seed, strict=True)
+        ]
+
+    def close(self) -> None:
+        """Close the cached envs."""
+        for env in self._envs.values():
+            env.close()
+        self._envs.clear()
+
+
+_DEFAULT = EnvScorer()
+
+
+def default_scorer() -> EnvScorer:
+    """The scorer behind the module-level reward functions (one per process)."""
+    return _DEFAULT
+
+
+def _verdicts(completions: Sequence[Any], kwargs: dict[str, Any]) -> list[tuple[float, dict[str, Any]]] | None:
+    if "environments" in kwargs and kwargs["environments"] is not None:  # tool envs via environment_factory
+        return [env._finish(completion_text(c)) for env, c in zip(kwargs["environments"], completions, strict=True)]
+    if "env_return" in kwargs:  # multi-turn episodes already played by the rollout function
+        return [(float(r), dict(i)) for r, i in zip(kwargs["env_return"], kwargs["env_info"], strict=True)]
+    missing = [c for c in ("env_id", "env_kwargs", "env_seed") if c not in kwargs]
+    if missing:
+        raise ValueError(
+            f"openenvs reward functions need the dataset columns {missing}; build the dataset with "
+            "openenvs.trl.for_grpo(...) or keep those columns (remove_unused_columns=False is not needed)."
+        )
+    return _DEFAULT.score_batch(completions, kwargs["env_id"], kwargs["env_kwargs"], kwargs["env_seed"])
+
+
+def _log_per_env(kwargs: dict[str, Any], verdicts: list[tuple[float, dict[str, Any]]]) -> None:
+    log_metric = kwargs.get("log_metric")
+    ids = kwargs.get("env_id")
+    if log_metric is None or ids is None:
+        return
+    for env_id in sorted(set(ids)):
+        rows = [v for v, i in zip(verdicts, ids, strict=True) if i == env_id]
+        log_metric(f"env/{env_id}/reward", sum(r for r, _ in rows) / len(rows))
+        flags = [info.get("correct") for _, info in rows if info.get("correct") is not None]
+        if flags:
+            log_metric(f"env/{env_id}/accuracy", sum(map(float, flags)) / len(flags))
+
+
+def env_reward(*, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+    r"""The env's own reward for each completion (including any shaping the env config sets).
+
+    Example:
+        >>> env_reward(completions=["\\boxed{4}"], env_id=["math/arithmetic-v1"], env_kwargs=["{}"], env_seed=[0])
+        [0.0]
+    """
+    verdicts = _verdicts(completions, kwargs)
+    assert verdicts is not None
+    _log_per_env(kwargs, verdicts)
+    return [reward for reward, _ in verdicts]
+
+
+def correct_reward(*, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+    r"""1.0 when the env judges the answer correct, else 0.0; the env reward where it has no notion of correct.
+
+    Example:
+        >>> from openenvs import make
+        >>> env = make("math/arithmetic-v1"); _ = env.reset(seed=0); answer = env.task.answer
+        >>> correct_reward(completions=[f"\\boxed{{{answer}}}"], env_id=["math/arithmetic-v1"],
+        ...                env_kwargs=["{}"], env_seed=[0])
+        [1.0]
+    """
+    verdicts = _verdicts(completions, kwargs)
+    assert verdicts is not None
+    _log_per_env(kwargs, verdicts)
+    return [float(info["correct"]) if info.get("correct") is not None else reward for reward, info in verdicts]
+
+
+def format_reward(*, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+    r"""1.0 when the env could extract an answer (e.g. a ``\boxed{}``), else 0.0; None for envs that do not say.
+
+    Example:
+        >>> format_reward(completions=["\\boxed{7}", "seven"], env_id=["math/arithmetic-v1"] * 2,
+        ...               env_kwargs=["{}"] * 2, env_seed=[0, 0])
+        [1.0, 0.0]
+    """
+    verdicts = _verdicts(completions, kwargs)
+    assert verdicts is not None
+    return [(1.0 if info["extracted"] is not None else 0.0) if "extracted" in info else None for _, info in verdicts]
+
+
+def _lenient(env_id: str, kwargs_json: str) -> str:
+    env = _DEFAULT.env(env_id, kwargs_json)
+    config = getattr(env, "config", None)
+    if config is None or "answer_style" not in type(config).model_fields:
+        return kwargs_json
+    return json.dumps({**json.loads(kwargs_json or "{}"), "answer_style": "auto"}, sort_keys=True)
+
+
+def lenient_correct_reward(*, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+    r"""Correctness wherever the answer is written (``answer_style="auto"``: boxed, tags, ``####``, last number).
+
+    For envs with an ``answer_style`` field; other envs get :func:`correct_reward`. It rewards a right
+    answer before the model has learned the format, so both curves can rise from the start.
+
+    Example:
+        >>> from openenvs import make
+        >>> env = make("math/arithmetic-v1"); _ = env.reset(seed=0); answer = env.task.answer
+        >>> lenient_correct_reward(completions=[f"It is {answer}"], env_id=["math/arithmetic-v1"],
+        ...                        env_kwargs=["{}"], env_seed=[0])
+        [1.0]
+    """
+    if "environments" in kwargs or "env_return" in kwargs or "env_id" not in kwargs:
+        return correct_reward(completions=completions, **kwargs)
+    lenient = [_lenient(eid, kw) for eid, kw in zip(kwargs["env_id"], kwargs["env_kwargs"], strict=True)]
+    verdicts = _DEFAULT.score_batch(completions, kwargs["env_id"], lenient, kwargs["env_seed"], record=False)
+    return [float(info["correct"]) if info.get("correct") is not None else reward for reward, info in verdicts]

@@ -1,0 +1,181 @@
+"""GRPO through openenvs.trl with a tiny random model: single-turn, tool and multi-turn envs, real TRL steps."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+import torch  # noqa: E402
+
+import openenvs  # noqa: E402
+from openenvs import EnvSpec  # noqa: E402
+from openenvs._models import tiny_model_dir  # noqa: E402
+from openenvs.trl import correct_reward, env_reward, for_grpo, format_reward, make_rows  # noqa: E402
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> str:
+    return str(tiny_model_dir())
+
+
+def _config(tmp_path, **overrides):
+    from trl import GRPOConfig
+
+    values = dict(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        seed=0,
+        learning_rate=1e-3,
+    )
+    values.update(overrides)
+    return GRPOConfig(**values)
+
+
+def _guess_id() -> str:
+    env_id = "test/guess-v1"
+    try:
+        openenvs.spec(env_id)
+    except openenvs.EnvNotFound:
+        openenvs.register(
+            EnvSpec(
+                id=env_id,
+                entry_point="_guess_env:GuessEnv",
+                description="Guess a digit with higher/lower hints.",
+                license="MIT",
+                kind="multi-turn",
+                reward_range=(0.0, 1.0),
+                kwargs={"max_turns": 3},
+            )
+        )
+    return env_id
+
+
+def test_rows_are_deterministic_and_mixture_follows_weights():
+    envs = [("math/arithmetic-v1", {"difficulty": 1}), ("math/arithmetic-v1", {"difficulty": 3})]
+    a = make_rows(envs, n=200, seed=3, weights=[3, 1])
+    assert a == make_rows(envs, n=200, seed=3, weights=[3, 1])
+    hard = sum(json.loads(r["env_kwargs"])["difficulty"] == 3 for r in a)
+    assert 25 <= hard <= 75  # expected 50 of 200
+    held_out = make_rows(envs, n=20, seed=4, exclude={json.dumps([m["content"] for m in r["prompt"]]) for r in a})
+    assert not {r["prompt"][-1]["content"] for r in held_out} & {r["prompt"][-1]["content"] for r in a}
+
+
+def test_bad_weights_name_the_fix():
+    with pytest.raises(openenvs.ConfigError, match="weights"):
+        make_rows([("math/arithmetic-v1", {})], n=2, seed=0, weights=[1, 2])
+
+
+def test_rewards_score_through_the_env():
+    env = openenvs.make("math/arithmetic-v1", difficulty=2)
+    env.reset(seed=11)
+    answer = env.task.answer
+    cols = {"env_id": ["math/arithmetic-v1"] * 3, "env_kwargs": ['{"difficulty": 2}'] * 3, "env_seed": [11] * 3}
+    completions = [[{"role": "assistant", "content": f"\\boxed{{{answer}}}"}], "\\boxed{-99999}", "no box"]
+    logged = {}
+    assert correct_reward(completions=completions, log_metric=logged.__setitem__, **cols) == [1.0, 0.0, 0.0]
+    assert format_reward(completions=completions, **cols) == [1.0, 1.0, 0.0]
+    assert env_reward(completions=completions, **cols) == [1.0, 0.0, 0.0]
+    assert logged["env/math/arithmetic-v1/accuracy"] == pytest.approx(1 / 3)
+
+
+def test_grpo_trains_on_a_single_turn_env(tiny, tmp_path):
+    from trl import GRPOTrainer
+
+    kwargs = for_grpo("math/arithmetic-v1", n=16, seed=0)
+    assert [f.__name__ for f in kwargs["reward_funcs"]] == ["correct_reward", "format_reward"]
+    trainer = GRPOTrainer(model=tiny, args=_config(tmp_path), **kwargs)
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "reward" in entry]
+    assert len(logs) == 2
+    assert "env/math/arithmetic-v1/accuracy" in logs[0]
+    assert "rewards/format_reward/mean" in logs[0]
+    assert trainer.state.global_step == 2
+
+
+def test_grpo_trains_on_a_mixture_with_curriculum(tiny, tmp_path):
+    from trl import GRPOTrainer
+
+    from openenvs.verify import Curriculum
+
+    curriculum = Curriculum("math/arithmetic-v1", [{"difficulty": 1}, {"difficulty": 2}], threshold=0.0001, window=4)
+    kwargs = for_grpo("math/arithmetic-v1", seed=0, curriculum=curriculum)
+    # threshold is tiny but accuracy of a random model is 0, so the level must stay put; force one success:
+    trainer = GRPOTrainer(model=tiny, args=_config(tmp_path, max_steps=2), **kwargs)
+    trainer.train()
+    assert curriculum.level == 0
+    assert any("curriculum/level" in e for e in trainer.state.log_history)
+    curriculum.update([1.0] * 4)
+    assert curriculum.level == 1
+    row = next(iter(kwargs["train_dataset"]))
+    assert json.loads(row["env_kwargs"]) == {"difficulty": 2}
+
+
+def test_grpo_trains_on_a_tool_env(tiny, tmp_path):
+    from transformers import AutoTokenizer
+    from trl import GRPOTrainer
+
+    from openenvs.trl import chatml_tool_template
+
+    kwargs = for_grpo("tools/calculator-v1", n=8, seed=0)
+    factory = kwargs["environment_factory"]
+    tools = factory()
+    tools.reset(**kwargs["train_dataset"][0])
+    names = [n for n in dir(type(tools)) if not n.startswith("_") and n not in ("reset", "env_id", "env_kwargs")]
+    assert names  # the env's tools became methods
+    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    tokenizer.chat_template = chatml_tool_template()
+    trainer = GRPOTrainer(
+        model=tiny, args=_config(tmp_path, max_completion_length=16), processing_class=tokenizer, **kwargs
+    )
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "reward" in entry]
+    assert len(logs) == 2 and "tools/call_frequency" in logs[0]
+
+
+def test_tool_methods_drive_the_env():
+    from openenvs.trl import tool_class
+
+    cls = tool_class("tools/calculator-v1")
+    env = openenvs.make("tools/calculator-v1")
+    env.reset(seed=5)
+    oracle = env.oracle()
+    tools = cls()
+    tools.reset(env_id="tools/calculator-v1", env_kwargs="{}", env_seed=5)
+    while oracle is not None and getattr(oracle, "tool_calls", None):
+        call = oracle.tool_calls[0]
+        out = getattr(tools, call.name)(**json.loads(call.function.arguments))
+        assert isinstance(out, str) and not out.startswith("Error")
+        env.step(oracle)
+        oracle = env.oracle()
+    reward, info = tools._finish(oracle if isinstance(oracle, str) else (oracle.content or ""))
+    assert reward == 1.0 and info["correct"] is True
+
+
+def test_grpo_trains_on_a_multi_turn_env_with_env_mask(tiny, tmp_path):
+    from trl import GRPOTrainer
+
+    env_id = _guess_id()
+    kwargs = for_grpo(env_id, n=8, seed=0)
+    assert "rollout_func" in kwargs
+    trainer = GRPOTrainer(model=tiny, args=_config(tmp_path, max_completion_length=24), **kwargs)
+    out = kwargs["rollout_func"]([kwargs["train_dataset"][0]["prompt"]] * 2, trainer)
+    for ids, mask in zip(out["completion_ids"], out["env_mask"], strict=True):
+        assert len(ids) == len(mask) and mask[0] == 1
+    assert any(0 in m for m in out["env_mask"])  # a wrong guess gets an env reply, masked out
+    trainer.train()
+    assert trainer.state.global_step == 2
