@@ -95,7 +95,7 @@ def _value_ok(value: Any, acceptable: list[Any], prop: dict[str, Any]) -> bool:
         return any(
             isinstance(option, list)
             and len(option) == len(value)
-            and all(isinstance(v, dict) and _dict_ok(v, [o]) for v, o in zip(value, option))
+            and all(isinstance(v, dict) and _dict_ok(v, [o]) for v, o in zip(value, option, strict=False))
             for option in acceptable
         )
     if isinstance(value, (str, list)):
@@ -114,7 +114,7 @@ def match_call(name: str, args: dict[str, Any], truth: dict[str, Any], function:
         truth: ``{function_name: {param: [acceptable values]}}``.
         function: The BFCL function doc of the expected function.
     """
-    (gt_name, gt_params), = truth.items()
+    ((gt_name, gt_params),) = truth.items()
     if name != gt_name and name != gt_name.replace(".", "_"):
         return f"expected a call to `{gt_name}`, got `{name}`"
     schema = function.get("parameters") or {}
@@ -141,7 +141,11 @@ def match_calls(
         return f"expected {len(truths)} call(s), got {len(calls)}"
     docs = {f["name"]: f for f in functions}
     fits = [
-        [j for j, (name, args) in enumerate(calls) if match_call(name, args, truth, docs.get(next(iter(truth)), {})) is None]
+        [
+            j
+            for j, (name, args) in enumerate(calls)
+            if match_call(name, args, truth, docs.get(next(iter(truth)), {})) is None
+        ]
         for truth in truths
     ]
     owner: dict[int, int] = {}
@@ -160,5 +164,9 @@ def match_calls(
         if not assign(i, set()):
             name = next(iter(truth))
             reasons = [match_call(n, a, truth, docs.get(name, {})) for n, a in calls]
-            return reasons[0] if len(calls) == 1 else f"no call matches the expected `{name}` call ({'; '.join(r or 'ok' for r in reasons)})"
+            return (
+                reasons[0]
+                if len(calls) == 1
+                else f"no call matches the expected `{name}` call ({'; '.join(r or 'ok' for r in reasons)})"
+            )
     return None

@@ -30,8 +30,15 @@ CATEGORY_FILES: dict[str, str] = {
 }
 """Registered category -> data file name inside ``bfcl_eval/data``."""
 
-_TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "integer": "integer", "string": "string",
-             "boolean": "boolean", "array": "array"}
+_TYPE_MAP = {
+    "dict": "object",
+    "float": "number",
+    "tuple": "array",
+    "integer": "integer",
+    "string": "string",
+    "boolean": "boolean",
+    "array": "array",
+}
 
 
 def _missing() -> MissingDependency:

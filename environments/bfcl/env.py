@@ -40,8 +40,12 @@ DEFAULT_SYSTEM_PROMPT = (
 class BFCLConfig(EnvConfig):
     """Config of the single-turn BFCL envs."""
 
-    category: SingleCategory = Field(default="simple", description="BFCL category: simple, multiple, parallel, parallel_multiple or irrelevance.")
-    call_format: CallFormat = Field(default="auto", description="How to read calls written as text; `auto` detects the format.")
+    category: SingleCategory = Field(
+        default="simple", description="BFCL category: simple, multiple, parallel, parallel_multiple or irrelevance."
+    )
+    call_format: CallFormat = Field(
+        default="auto", description="How to read calls written as text; `auto` detects the format."
+    )
 
 
 def ground_truth_calls(
@@ -59,7 +63,7 @@ def ground_truth_calls(
     docs = {f["name"]: f for f in functions or []}
     calls = []
     for truth in truths:
-        (name, params), = truth.items()
+        ((name, params),) = truth.items()
         required = set((docs.get(name, {}).get("parameters") or {}).get("required") or [])
         args = {}
         for param, acceptable in params.items():
@@ -147,7 +151,9 @@ class BFCLEnv(SingleTurnEnv[BFCLConfig]):
             if reason is None and errors:
                 reason = f"unreadable call(s): {'; '.join(errors)}"
             correct = reason is None
-        return Score(reward=1.0 if correct else 0.0, correct=correct, info={"id": task.metadata["id"], "reason": reason})
+        return Score(
+            reward=1.0 if correct else 0.0, correct=correct, info={"id": task.metadata["id"], "reason": reason}
+        )
 
     def score(self, text: str, task: Task) -> Score:
         """Score calls written as text."""
@@ -168,5 +174,8 @@ class BFCLEnv(SingleTurnEnv[BFCLConfig]):
             return None
         if self.config.category == "irrelevance":
             return "None of the available functions can answer this question."
-        calls = [ToolCall.create(name, args, id=f"call_{i}") for i, (name, args) in enumerate(ground_truth_calls(self.task.answer, self.task.metadata["functions"]))]
+        calls = [
+            ToolCall.create(name, args, id=f"call_{i}")
+            for i, (name, args) in enumerate(ground_truth_calls(self.task.answer, self.task.metadata["functions"]))
+        ]
         return Message(role="assistant", tool_calls=calls)

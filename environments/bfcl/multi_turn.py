@@ -106,7 +106,9 @@ def _state(instance: Any) -> dict[str, Any]:
 class BFCLMultiTurnConfig(ToolEnvConfig):
     """Config of `tools/bfcl-multi-turn-base-v1`."""
 
-    max_turns: int = Field(default=40, ge=1, description="Truncate after this many policy turns (all requests together).")
+    max_turns: int = Field(
+        default=40, ge=1, description="Truncate after this many policy turns (all requests together)."
+    )
 
 
 class BFCLMultiTurnEnv(ToolEnv[BFCLMultiTurnConfig]):
@@ -173,7 +175,9 @@ class BFCLMultiTurnEnv(ToolEnv[BFCLMultiTurnConfig]):
                     continue
                 params = to_json_schema(doc.get("parameters") or {"type": "dict", "properties": {}})
                 params.setdefault("type", "object")
-                tools.append(Tool(self._runner(name), name=name, description=doc.get("description", ""), parameters=params))
+                tools.append(
+                    Tool(self._runner(name), name=name, description=doc.get("description", ""), parameters=params)
+                )
         self._toolbox = ToolBox(tools, max_result_chars=self.config.max_result_chars)
 
     def _runner(self, name: str) -> Any:

@@ -49,7 +49,9 @@ def test_calls_written_as_text_are_scored_too():
     python = "[" + ", ".join(f"{n}({', '.join(f'{k}={v!r}' for k, v in a.items())})" for n, a in calls) + "]"
     assert env.step(python).reward == 1.0
     env.reset(options={"index": 0})
-    hermes = "".join(f'<tool_call>{{"name": "{n}", "arguments": {__import__("json").dumps(a)}}}</tool_call>' for n, a in calls)
+    hermes = "".join(
+        f'<tool_call>{{"name": "{n}", "arguments": {__import__("json").dumps(a)}}}</tool_call>' for n, a in calls
+    )
     assert env.step(hermes).reward == 1.0
     env.reset(options={"index": 0})
     assert env.step(python.replace("[", "", 1)).reward == 0.0  # malformed: no credit
@@ -57,9 +59,18 @@ def test_calls_written_as_text_are_scored_too():
 
 def test_checker_rules():
     assert standardize("New-York, NY") == "newyorkny"
-    doc = {"name": "f", "parameters": {"type": "dict", "properties": {"x": {"type": "float"}, "unit": {"type": "string"},
-                                                                        "tags": {"type": "array", "items": {"type": "string"}}},
-                                       "required": ["x"]}}
+    doc = {
+        "name": "f",
+        "parameters": {
+            "type": "dict",
+            "properties": {
+                "x": {"type": "float"},
+                "unit": {"type": "string"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["x"],
+        },
+    }
     truth = {"f": {"x": [2.0], "unit": ["", "cm"], "tags": [["A b"], ""]}}
     assert match_call("f", {"x": 2}, truth, doc) is None  # int accepted for float, optional params omitted
     assert match_call("f", {"x": 2.0, "unit": "CM", "tags": ["a-b"]}, truth, doc) is None

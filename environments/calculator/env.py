@@ -1,8 +1,8 @@
-"""`tools/calculator-v1`: arithmetic word problems with a calculator tool; reward on the final answer.
+r"""`tools/calculator-v1`: arithmetic word problems with a calculator tool; reward on the final answer.
 
 Task *i* is drawn from ``random.Random(f"{seed}:{i}")``: one of several word-problem templates
 with three- and four-digit numbers, so the calculator helps. The final answer is the last
-number of the reply (``\\boxed{}`` preferred) and must equal the exact value.
+number of the reply (``\boxed{}`` preferred) and must equal the exact value.
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ TEMPLATES: list[tuple[str, str]] = [
     ),
     ("A prize of {p} dollars is split equally among {n} winners. How many dollars does each winner get?", "{p} / {n}"),
     (
-        "A bakery sells {a} loaves at {b} cents each and {c} cakes at {d} cents each. "
-        "How many cents does it take in?",
+        "A bakery sells {a} loaves at {b} cents each and {c} cakes at {d} cents each. How many cents does it take in?",
         "{a} * {b} + {c} * {d}",
     ),
     (
@@ -123,7 +122,10 @@ class CalculatorConfig(ToolEnvConfig):
 
     max_turns: int = Field(default=6, ge=1, description="Truncate the episode after this many policy turns.")
     tool_reward: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="Reward for a wrong answer given after using the calculator; 0 disables shaping."
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Reward for a wrong answer given after using the calculator; 0 disables shaping.",
     )
 
 

@@ -104,11 +104,22 @@ def _world(rng: random.Random) -> dict[str, Any]:
         status = rng.choice(["pending", "shipped", "delivered", "delivered"])
         days = rng.randint(1, 80) if status == "delivered" else None
         orders.append(
-            {"id": oid, "customer_id": customer["id"], "status": status, "address": customer["address"], "delivered_days_ago": days}
+            {
+                "id": oid,
+                "customer_id": customer["id"],
+                "status": status,
+                "address": customer["address"],
+                "delivered_days_ago": days,
+            }
         )
         for product in rng.sample(products, rng.randint(1, 3)):
             items.append(
-                {"order_id": oid, "product_id": product["id"], "quantity": rng.randint(1, 3), "price_cents": product["price_cents"]}
+                {
+                    "order_id": oid,
+                    "product_id": product["id"],
+                    "quantity": rng.randint(1, 3),
+                    "price_cents": product["price_cents"],
+                }
             )
     return {"products": products, "customers": customers, "orders": orders, "items": items}
 
@@ -118,7 +129,9 @@ def _set(order: dict[str, Any], status: str, days: int | None = None) -> None:
     order["delivered_days_ago"] = days
 
 
-def _task_for(kind: str, rng: random.Random, world: dict[str, Any]) -> tuple[str, list[tuple[str, dict[str, Any]]], list[str]]:
+def _task_for(
+    kind: str, rng: random.Random, world: dict[str, Any]
+) -> tuple[str, list[tuple[str, dict[str, Any]]], list[str]]:
     """Fix the world so the task makes sense; return (request, reference solution, required lookups)."""
     customers, orders, products = world["customers"], world["orders"], world["products"]
     customer = rng.choice(customers)
@@ -136,17 +149,33 @@ def _task_for(kind: str, rng: random.Random, world: dict[str, Any]) -> tuple[str
     if kind == "cancel_pending":
         _set(order, "pending")
         reason = rng.choice(["I ordered it by mistake", "I found it cheaper elsewhere", "I no longer need it"])
-        return f"{hello} Please cancel my order #{oid}, {reason}.", [verify, ("cancel_order", {"order_id": oid, "reason": reason})], need
+        return (
+            f"{hello} Please cancel my order #{oid}, {reason}.",
+            [verify, ("cancel_order", {"order_id": oid, "reason": reason})],
+            need,
+        )
     if kind == "cancel_shipped_refuse":
         _set(order, "shipped")
-        return f"{hello} Cancel order #{oid} right away please.", [verify, ("get_order", {"order_id": oid})], [*need, f"get_order:{oid}"]
+        return (
+            f"{hello} Cancel order #{oid} right away please.",
+            [verify, ("get_order", {"order_id": oid})],
+            [*need, f"get_order:{oid}"],
+        )
     if kind == "refund_recent":
         _set(order, "delivered", rng.randint(2, 28))
         reason = rng.choice(["it arrived damaged", "it does not fit", "it is not what I expected"])
-        return f"{hello} I want a refund for order #{oid}; {reason}.", [verify, ("refund_order", {"order_id": oid, "reason": reason})], need
+        return (
+            f"{hello} I want a refund for order #{oid}; {reason}.",
+            [verify, ("refund_order", {"order_id": oid, "reason": reason})],
+            need,
+        )
     if kind == "refund_late_refuse":
         _set(order, "delivered", rng.randint(35, 120))
-        return f"{hello} Please refund order #{oid}, I changed my mind.", [verify, ("get_order", {"order_id": oid})], [*need, f"get_order:{oid}"]
+        return (
+            f"{hello} Please refund order #{oid}, I changed my mind.",
+            [verify, ("get_order", {"order_id": oid})],
+            [*need, f"get_order:{oid}"],
+        )
     if kind == "change_address":
         _set(order, "pending")
         new = _address(rng)
@@ -167,7 +196,11 @@ def _task_for(kind: str, rng: random.Random, world: dict[str, Any]) -> tuple[str
         line = {"product_id": product["id"], "quantity": final}
         return (
             f"{hello} {ask}",
-            [verify, ("list_products", {"category": product["category"]}), ("place_order", {"customer_id": cid, "items": [line]})],
+            [
+                verify,
+                ("list_products", {"category": product["category"]}),
+                ("place_order", {"customer_id": cid, "items": [line]}),
+            ],
             need,
         )
     if kind == "out_of_stock_alternative":
@@ -198,12 +231,18 @@ def _task_for(kind: str, rng: random.Random, world: dict[str, Any]) -> tuple[str
         unique = sorted(mine - theirs)
         if not unique:  # give the target order a product the other lacks
             spare = next(p for p in products if p["id"] not in theirs)
-            world["items"].append({"order_id": oid, "product_id": spare["id"], "quantity": 1, "price_cents": spare["price_cents"]})
+            world["items"].append(
+                {"order_id": oid, "product_id": spare["id"], "quantity": 1, "price_cents": spare["price_cents"]}
+            )
             unique = [spare["id"]]
         name = next(p["name"] for p in products if p["id"] == unique[0])
         return (
             f"{hello} One of my pending orders has the {name} in it. Please cancel that order.",
-            [verify, ("list_orders", {"customer_id": cid}), ("cancel_order", {"order_id": oid, "reason": "customer request"})],
+            [
+                verify,
+                ("list_orders", {"customer_id": cid}),
+                ("cancel_order", {"order_id": oid, "reason": "customer request"}),
+            ],
             need,
         )
     # wrong_owner_refuse: the order belongs to someone else
@@ -249,7 +288,12 @@ class ShopEnv(ToolEnv[ShopConfig]):
         return Task(
             prompt=request,
             answer=goal,
-            metadata={"kind": kind, "world": world, "solution": [list(step) for step in solution], "required": required},
+            metadata={
+                "kind": kind,
+                "world": world,
+                "solution": [list(step) for step in solution],
+                "required": required,
+            },
         )
 
     def on_reset(self, task: Task) -> None:
@@ -315,7 +359,9 @@ class ShopEnv(ToolEnv[ShopConfig]):
         Args:
             customer_id: The customer's id, e.g. 'C02'.
         """
-        rows = self._conn().execute("SELECT id FROM orders WHERE customer_id = ? ORDER BY id", (customer_id,)).fetchall()
+        rows = (
+            self._conn().execute("SELECT id FROM orders WHERE customer_id = ? ORDER BY id", (customer_id,)).fetchall()
+        )
         return [self.get_order(r["id"]) for r in rows]
 
     @tool
@@ -327,8 +373,10 @@ class ShopEnv(ToolEnv[ShopConfig]):
         """
         order = self._order(order_id)
         order["items"] = [
-            dict(r) for r in self._conn().execute(
-                "SELECT product_id, quantity, price_cents FROM order_items WHERE order_id = ? ORDER BY product_id", (order_id,)
+            dict(r)
+            for r in self._conn().execute(
+                "SELECT product_id, quantity, price_cents FROM order_items WHERE order_id = ? ORDER BY product_id",
+                (order_id,),
             )
         ]
         self.lookups.add(f"get_order:{order_id}")
@@ -349,7 +397,9 @@ class ShopEnv(ToolEnv[ShopConfig]):
         if order["status"] != "pending":
             self.violations.append(f"cancelled order #{order_id} while {order['status']}")
         db = self._conn()
-        for item in db.execute("SELECT product_id, quantity FROM order_items WHERE order_id = ?", (order_id,)).fetchall():
+        for item in db.execute(
+            "SELECT product_id, quantity FROM order_items WHERE order_id = ?", (order_id,)
+        ).fetchall():
             db.execute("UPDATE products SET stock = stock + ? WHERE id = ?", (item["quantity"], item["product_id"]))
         db.execute("UPDATE orders SET status = 'cancelled' WHERE id = ?", (order_id,))
         return f"Order #{order_id} cancelled."
@@ -447,7 +497,12 @@ class ShopEnv(ToolEnv[ShopConfig]):
         return Score(
             reward=1.0 if correct else 0.0,
             correct=correct,
-            info={"kind": task.metadata["kind"], "goal_reached": matches, "missing_lookups": missing, "violations": list(self.violations)},
+            info={
+                "kind": task.metadata["kind"],
+                "goal_reached": matches,
+                "missing_lookups": missing,
+                "violations": list(self.violations),
+            },
         )
 
     def oracle(self) -> str | Message | None:
@@ -468,7 +523,9 @@ def _open(world: dict[str, Any]) -> sqlite3.Connection:
     db.executescript(_SCHEMA)
     db.executemany("INSERT INTO products VALUES (:id, :name, :category, :price_cents, :stock)", world["products"])
     db.executemany("INSERT INTO customers VALUES (:id, :name, :email, :address)", world["customers"])
-    db.executemany("INSERT INTO orders VALUES (:id, :customer_id, :status, :address, :delivered_days_ago)", world["orders"])
+    db.executemany(
+        "INSERT INTO orders VALUES (:id, :customer_id, :status, :address, :delivered_days_ago)", world["orders"]
+    )
     db.executemany("INSERT INTO order_items VALUES (:order_id, :product_id, :quantity, :price_cents)", world["items"])
     return db
 

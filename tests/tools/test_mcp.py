@@ -45,7 +45,9 @@ def test_tools_from_an_mcp_server_work_in_a_tool_env():
         env = RememberEnv(tools=tools)
         obs, _ = env.reset(seed=0)
         assert {t.name for t in obs.tools} == {"put", "get"}
-        r = env.step(f'<tool_call>{{"name": "put", "arguments": {{"key": "secret", "value": "{env.task.answer}"}}}}</tool_call>')
+        r = env.step(
+            f'<tool_call>{{"name": "put", "arguments": {{"key": "secret", "value": "{env.task.answer}"}}}}</tool_call>'
+        )
         assert r.observation.messages[0].content == "stored secret"
         r = env.step(Message(role="assistant", tool_calls=[ToolCall.create("get", {"key": "nope"})]))
         assert r.observation.messages[0].content.startswith("Error")  # the server's error becomes feedback
@@ -81,8 +83,13 @@ def _free_port() -> int:
 def test_openenvs_mcp_serves_over_http():
     pytest.importorskip("uvicorn")
     port = _free_port()
-    proc = subprocess.Popen([*CLI, "mcp", "tools/calculator-v1", "--transport", "http", "--port", str(port)],
-                            env=ENV, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*CLI, "mcp", "tools/calculator-v1", "--transport", "http", "--port", str(port)],
+        env=ENV,
+        cwd=str(ROOT),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.time() + 120
         while time.time() < deadline:

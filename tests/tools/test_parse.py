@@ -19,7 +19,11 @@ def calls_of(result: ParseResult) -> list[tuple[str, dict]]:
 @pytest.mark.parametrize(
     "text,fmt,expected",
     [
-        ('<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>', "auto", [("add", {"a": 1, "b": 2})]),
+        (
+            '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>',
+            "auto",
+            [("add", {"a": 1, "b": 2})],
+        ),
         (
             '<tool_call>{"name": "a", "arguments": {}}</tool_call>\n<tool_call>{"name": "b", "arguments": "{\\"x\\": [1]}"}</tool_call>',
             "hermes",
@@ -36,8 +40,16 @@ def calls_of(result: ParseResult) -> list[tuple[str, dict]]:
             [("get_weather", {"city": "Paris", "days": 3})],
         ),
         ('<|python_tag|>{"name": "search", "parameters": {"query": "llm"}}', "auto", [("search", {"query": "llm"})]),
-        ('{"name": "a", "parameters": {"x": 1}}; {"name": "b", "parameters": {}}', "llama3", [("a", {"x": 1}), ("b", {})]),
-        ('[TOOL_CALLS] [{"name": "f", "arguments": {"x": 1}}, {"name": "g", "arguments": {}}]', "auto", [("f", {"x": 1}), ("g", {})]),
+        (
+            '{"name": "a", "parameters": {"x": 1}}; {"name": "b", "parameters": {}}',
+            "llama3",
+            [("a", {"x": 1}), ("b", {})],
+        ),
+        (
+            '[TOOL_CALLS] [{"name": "f", "arguments": {"x": 1}}, {"name": "g", "arguments": {}}]',
+            "auto",
+            [("f", {"x": 1}), ("g", {})],
+        ),
         ('[TOOL_CALLS]f[ARGS]{"x": 2}[TOOL_CALLS]g[ARGS]{}', "mistral", [("f", {"x": 2}), ("g", {})]),
         (
             '{"tool_calls": [{"id": "call_9", "type": "function", "function": {"name": "f", "arguments": "{\\"a\\": true}"}}]}',
@@ -45,8 +57,15 @@ def calls_of(result: ParseResult) -> list[tuple[str, dict]]:
             [("f", {"a": True})],
         ),
         ('```json\n[{"name": "f", "arguments": {"a": null}}]\n```', "auto", [("f", {"a": None})]),
-        ('[get_weather(city="Paris"), math.hypot(x=3, y=-4.5), g(flags=[1, 2], opts={"k": True})]', "auto",
-         [("get_weather", {"city": "Paris"}), ("math.hypot", {"x": 3, "y": -4.5}), ("g", {"flags": [1, 2], "opts": {"k": True}})]),
+        (
+            '[get_weather(city="Paris"), math.hypot(x=3, y=-4.5), g(flags=[1, 2], opts={"k": True})]',
+            "auto",
+            [
+                ("get_weather", {"city": "Paris"}),
+                ("math.hypot", {"x": 3, "y": -4.5}),
+                ("g", {"flags": [1, 2], "opts": {"k": True}}),
+            ],
+        ),
         ("f(a=(1, 2))", "python", [("f", {"a": [1, 2]})]),
         ("The answer is 42. See f(x) in the book.", "auto", []),
         ('Here is JSON: {"answer": 5} and a list [1, 2].', "auto", []),
@@ -60,10 +79,15 @@ def test_formats(text, fmt, expected):
 
 
 def test_ids_and_prose():
-    result = parse_tool_calls('Let me look. <tool_call>{"name": "a", "arguments": {}}</tool_call><tool_call>{"name": "b"}</tool_call>')
+    result = parse_tool_calls(
+        'Let me look. <tool_call>{"name": "a", "arguments": {}}</tool_call><tool_call>{"name": "b"}</tool_call>'
+    )
     assert [c.id for c in result.calls] == ["call_0", "call_1"]
     assert result.content == "Let me look."
-    assert parse_tool_calls('{"tool_calls": [{"id": "xyz", "function": {"name": "f", "arguments": "{}"}}]}').calls[0].id == "xyz"
+    assert (
+        parse_tool_calls('{"tool_calls": [{"id": "xyz", "function": {"name": "f", "arguments": "{}"}}]}').calls[0].id
+        == "xyz"
+    )
 
 
 @pytest.mark.parametrize(
@@ -117,17 +141,70 @@ def test_bad_inputs_never_raise():
 # ---- fuzzing: no input may raise ------------------------------------------------------------
 
 FRAGMENTS = [
-    "<tool_call>", "</tool_call>", "[TOOL_CALLS]", "[ARGS]", "<|python_tag|>", "<function=", "<parameter=", "</function>",
-    "</parameter>", ">", "{", "}", "[", "]", "(", ")", '"', "'", ":", ",", ";", "=", "\n", " ", "```", "```json",
-    '"name"', '"arguments"', '"parameters"', '"function"', '"tool_calls"', '"id"', "null", "true", "1e999", "-0", "NaN",
-    "f", "math.f", "**", "\\", "\\u12", "\x00", "é", "🙂", "1", "2.5",
+    "<tool_call>",
+    "</tool_call>",
+    "[TOOL_CALLS]",
+    "[ARGS]",
+    "<|python_tag|>",
+    "<function=",
+    "<parameter=",
+    "</function>",
+    "</parameter>",
+    ">",
+    "{",
+    "}",
+    "[",
+    "]",
+    "(",
+    ")",
+    '"',
+    "'",
+    ":",
+    ",",
+    ";",
+    "=",
+    "\n",
+    " ",
+    "```",
+    "```json",
+    '"name"',
+    '"arguments"',
+    '"parameters"',
+    '"function"',
+    '"tool_calls"',
+    '"id"',
+    "null",
+    "true",
+    "1e999",
+    "-0",
+    "NaN",
+    "f",
+    "math.f",
+    "**",
+    "\\",
+    "\\u12",
+    "\x00",
+    "é",
+    "🙂",
+    "1",
+    "2.5",
 ]
 
 fragment_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=4)), max_size=40).map("".join)
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8))
-json_value = st.recursive(json_leaf, lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=5), c, max_size=3)), max_leaves=8)
+json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8)
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=5), c, max_size=3)),
+    max_leaves=8,
+)
 _WORDS = ["get", "weather", "math", "add", "x", "_q", "Tool2", "search_web", "a1"]
-names = st.builds(lambda parts, dotted: ".".join(parts[:2]) if dotted else "_".join(parts), st.lists(st.sampled_from(_WORDS), min_size=1, max_size=3), st.booleans())
+names = st.builds(
+    lambda parts, dotted: ".".join(parts[:2]) if dotted else "_".join(parts),
+    st.lists(st.sampled_from(_WORDS), min_size=1, max_size=3),
+    st.booleans(),
+)
 identifiers = st.builds("_".join, st.lists(st.sampled_from(_WORDS), min_size=1, max_size=2))
 arguments = st.dictionaries(identifiers, json_value, max_size=4)
 
@@ -162,7 +239,14 @@ def _render(style: str, calls: list[tuple[str, dict]]) -> str:
     if style == "mistral":
         return "[TOOL_CALLS] " + json.dumps([{"name": n, "arguments": a} for n, a in calls])
     if style == "openai":
-        return json.dumps({"tool_calls": [{"id": f"c{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}} for i, (n, a) in enumerate(calls)]})
+        return json.dumps(
+            {
+                "tool_calls": [
+                    {"id": f"c{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+                    for i, (n, a) in enumerate(calls)
+                ]
+            }
+        )
     return "[" + ", ".join(f"{n}({', '.join(f'{k}={v!r}' for k, v in a.items())})" for n, a in calls) + "]"
 
 
@@ -174,7 +258,9 @@ def _render(style: str, calls: list[tuple[str, dict]]) -> str:
 )
 def test_fuzz_valid_calls_round_trip(calls, style, explicit):
     if style == "python":  # Python literals: keep values Python can write and read back
-        calls = [(n, {k: v for k, v in a.items() if not isinstance(v, float) and "\\" not in repr(v)}) for n, a in calls]
+        calls = [
+            (n, {k: v for k, v in a.items() if not isinstance(v, float) and "\\" not in repr(v)}) for n, a in calls
+        ]
     text = _render(style, calls)
     result = parse_tool_calls(text, style if explicit else "auto")
     assert result.errors == []
@@ -182,8 +268,11 @@ def test_fuzz_valid_calls_round_trip(calls, style, explicit):
 
 
 @FUZZ_STRUCTURED
-@given(calls=st.lists(st.tuples(names, arguments), min_size=1, max_size=2), cut=st.integers(min_value=0, max_value=400),
-       style=st.sampled_from(["hermes", "llama3", "mistral", "openai", "python"]))
+@given(
+    calls=st.lists(st.tuples(names, arguments), min_size=1, max_size=2),
+    cut=st.integers(min_value=0, max_value=400),
+    style=st.sampled_from(["hermes", "llama3", "mistral", "openai", "python"]),
+)
 def test_fuzz_truncated_calls_never_raise(calls, cut, style):
     text = _render(style, calls)
     result = parse_tool_calls(text[: cut % (len(text) + 1)], "auto")

@@ -30,7 +30,9 @@ def make_tokenizer(template: str | None):
     return tok
 
 
-SPEC = ToolSpec(name="add", description="Add numbers.", parameters={"type": "object", "properties": {"a": {"type": "integer"}}})
+SPEC = ToolSpec(
+    name="add", description="Add numbers.", parameters={"type": "object", "properties": {"a": {"type": "integer"}}}
+)
 CONVO = [
     Message(role="system", content="Be brief."),
     Message(role="user", content="What is 1+2?"),
@@ -42,7 +44,9 @@ CONVO = [
 def test_template_with_tool_support_renders_them_itself():
     tok = make_tokenizer(TOOLS_TEMPLATE)
     text = render_prompt(CONVO, [SPEC], tok)
-    expected = tok.apply_chat_template(messages_for_template(CONVO), tools=[SPEC.to_openai()], tokenize=False, add_generation_prompt=True)
+    expected = tok.apply_chat_template(
+        messages_for_template(CONVO), tools=[SPEC.to_openai()], tokenize=False, add_generation_prompt=True
+    )
     assert text == expected  # exactly the model's own layout: no drift
     assert '"name": "add"' in text and "<tools>" in text and text.endswith("<|im_start|>assistant\n")
     assert '<tool_call>{"arguments": {"a": 1}, "name": "add"}</tool_call>' in text or '"arguments": {"a": 1}' in text

@@ -4,7 +4,7 @@ import asyncio
 import json
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from openenvs import ToolCall
 from openenvs.tools import Tool, ToolBox, format_result, tool, truncate
@@ -82,9 +82,9 @@ def test_nested_models_are_inlined():
 def test_validation_coerces_and_rejects():
     assert add.validate({"a": "3"}) == {"a": 3}
     assert add.run({"a": 1, "b": 5}) == "6"
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         add.validate({"a": "three"})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         add.validate({"a": 1, "c": 2})
 
 

@@ -76,8 +76,10 @@ def test_episode_with_calls_then_answer():
 def test_bad_calls_are_feedback_not_exceptions():
     env = NotesEnv()
     env.reset(seed=1)
-    r = env.step('<tool_call>{"name": "save_note", "arguments": {"txt": 1}}</tool_call><tool_call>{oops</tool_call>'
-                 '<tool_call>{"name": "delete_all", "arguments": {}}</tool_call>')
+    r = env.step(
+        '<tool_call>{"name": "save_note", "arguments": {"txt": 1}}</tool_call><tool_call>{oops</tool_call>'
+        '<tool_call>{"name": "delete_all", "arguments": {}}</tool_call>'
+    )
     texts = [m.content for m in r.observation.messages]
     assert not r.terminated and all(m.role == "tool" for m in r.observation.messages)
     assert any("could not read your tool call" in t for t in texts)

@@ -15,8 +15,16 @@ def test_shop_as_trl_environment_factory():
     factory = environment_factory("tools/shop-v1")
     env = factory()
     assert public_functions(factory) == {
-        "reset", "get_reward", "find_customer", "list_products", "list_orders", "get_order",
-        "cancel_order", "refund_order", "update_address", "place_order",
+        "reset",
+        "get_reward",
+        "find_customer",
+        "list_products",
+        "list_orders",
+        "get_order",
+        "cancel_order",
+        "refund_order",
+        "update_address",
+        "place_order",
     }
     prompt = env.reset(index=0)
     assert isinstance(prompt, str) and "@example.com" in prompt

@@ -16,8 +16,10 @@ def mcp_cmd(
     env_id: str = typer.Argument(..., help="Id of a tool environment, e.g. tools/shop-v1."),
     seed: int = typer.Option(0, "--seed", help="Seed of the episode whose state the tools act on."),
     index: int | None = typer.Option(None, "--index", help="Task index to load instead of drawing one from --seed."),
-    kwargs: str = typer.Option("{}", "--kwargs", help='Env keyword arguments as JSON, e.g. \'{"max_turns": 5}\'.'),
-    transport: str = typer.Option("stdio", "--transport", help="`stdio` (for MCP clients that start this command) or `http`."),
+    kwargs: str = typer.Option("{}", "--kwargs", help="Env keyword arguments as JSON, e.g. '{\"max_turns\": 5}'."),
+    transport: str = typer.Option(
+        "stdio", "--transport", help="`stdio` (for MCP clients that start this command) or `http`."
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind with --transport http."),
     port: int = typer.Option(8765, "--port", help="Port to bind with --transport http (the endpoint is /mcp)."),
 ) -> None:

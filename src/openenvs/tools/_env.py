@@ -59,7 +59,7 @@ class ToolEnv(MultiTurnEnv[ConfigT]):
     after ``max_turns`` turns; either way the last step's reward is the checker's verdict.
     """
 
-    Config: ClassVar[type[ToolEnvConfig]] = ToolEnvConfig  # type: ignore[assignment]
+    Config: ClassVar[type[ToolEnvConfig]] = ToolEnvConfig
     transcript: list[Message]
     """Every message of the current episode: opening messages, actions and tool results."""
 
@@ -85,7 +85,9 @@ class ToolEnv(MultiTurnEnv[ConfigT]):
     def toolbox(self) -> ToolBox:
         """The tools on offer, by name (built on first use)."""
         if self._toolbox is None:
-            self._toolbox = ToolBox([*self.own_tools(), *self._extra_tools], max_result_chars=self.config.max_result_chars)  # type: ignore[attr-defined]
+            self._toolbox = ToolBox(
+                [*self.own_tools(), *self._extra_tools], max_result_chars=self.config.max_result_chars
+            )  # type: ignore[attr-defined]
         return self._toolbox
 
     def tools(self) -> list[ToolSpec]:
@@ -107,7 +109,9 @@ class ToolEnv(MultiTurnEnv[ConfigT]):
 
     # ---- episode -----------------------------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Observation, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Observation, dict[str, Any]]:
         """Pick the task, set up its state (``on_reset``) and start the transcript."""
         obs, info = super().reset(seed=seed, options=options)
         self.transcript = list(obs.messages)

@@ -75,7 +75,9 @@ class _Collector:
                 self.errors.append(f"{where}: the arguments of `{name}` are not valid JSON ({exc}).")
                 return
         if not isinstance(arguments, dict):
-            self.errors.append(f"{where}: the arguments of `{name}` must be a JSON object, got {type(arguments).__name__}.")
+            self.errors.append(
+                f"{where}: the arguments of `{name}` must be a JSON object, got {type(arguments).__name__}."
+            )
             return
         try:
             encoded = json.dumps(arguments, ensure_ascii=False)
@@ -102,7 +104,8 @@ class _Collector:
             return True
         if not _looks_like_call(obj):
             return False
-        body = obj.get("function") if isinstance(obj.get("function"), dict) else obj
+        function = obj.get("function")
+        body: dict[str, Any] = function if isinstance(function, dict) else obj
         name = body.get("name")
         for key in ("arguments", "parameters", "args", "input"):
             if key in body:
@@ -199,7 +202,9 @@ def _parse_hermes(text: str, out: _Collector) -> str:
             out.errors.append(f"{where} is not valid JSON ({exc}): {_short(body)}")
             continue
         if not out.add_object(value, where):
-            out.errors.append(f'{where} is not a tool call; expected {{"name": ..., "arguments": {{...}}}}, got {_short(body)}.')
+            out.errors.append(
+                f'{where} is not a tool call; expected {{"name": ..., "arguments": {{...}}}}, got {_short(body)}.'
+            )
     return _HERMES_RE.sub("", text)
 
 
@@ -239,7 +244,9 @@ def _parse_mistral(text: str, out: _Collector) -> str:
             out.errors.append(f"{where} is not valid JSON ({exc}): {_short(segment)}")
             continue
         if not out.add_object(value, where):
-            out.errors.append(f'{where} is not a list of {{"name": ..., "arguments": {{...}}}} objects: {_short(segment)}')
+            out.errors.append(
+                f'{where} is not a list of {{"name": ..., "arguments": {{...}}}} objects: {_short(segment)}'
+            )
     return head
 
 
@@ -268,7 +275,9 @@ def _json_sequence(body: str) -> list[Any] | None:
 def _parse_llama3(text: str, out: _Collector) -> str:
     head, _, body = text.partition(_PYTHON_TAG) if _PYTHON_TAG in text else ("", "", text)
     values = _json_sequence(_strip_fence(body.strip()).strip())
-    if values and all(isinstance(v, (dict, list)) and out.add_object(v, f"llama3 call {i + 1}") for i, v in enumerate(values)):
+    if values and all(
+        isinstance(v, (dict, list)) and out.add_object(v, f"llama3 call {i + 1}") for i, v in enumerate(values)
+    ):
         return head
     if out.calls or out.errors:
         return head
@@ -342,7 +351,7 @@ def _call_arguments(node: ast.Call, name: str, order: list[str] | None) -> dict[
             raise ValueError("positional arguments need the tool's schema; pass them as keywords, e.g. f(x=1).")
         if len(node.args) > len(order):
             raise ValueError(f"`{name}` takes at most {len(order)} positional arguments, got {len(node.args)}.")
-        for pname, value in zip(order, node.args):
+        for pname, value in zip(order, node.args, strict=False):
             args[pname] = _literal(value, pname)
     for kw in node.keywords:
         if kw.arg is None:
@@ -359,7 +368,9 @@ def _literal(node: ast.expr, pname: str) -> Any:
     except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
         if isinstance(node, ast.Name) and node.id in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[node.id]
-        raise ValueError(f"argument `{pname}` must be a literal (number, string, list, dict, True/False/None).") from None
+        raise ValueError(
+            f"argument `{pname}` must be a literal (number, string, list, dict, True/False/None)."
+        ) from None
     return _jsonable(value)
 
 

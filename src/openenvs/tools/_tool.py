@@ -47,7 +47,9 @@ def _parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
     current: str | None = None
     for line in lines:
         stripped = line.strip()
-        header = re.fullmatch(r"(Args|Arguments|Parameters|Returns|Return|Raises|Yields|Example|Examples|Note|Notes):", stripped)
+        header = re.fullmatch(
+            r"(Args|Arguments|Parameters|Returns|Return|Raises|Yields|Example|Examples|Note|Notes):", stripped
+        )
         if header:
             section = header.group(1)
             current = None
@@ -128,14 +130,15 @@ class Tool:
     ) -> None:
         """Wrap `fn`; `name`, `description` and a JSON schema `parameters` override what is inferred."""
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "tool")
+        self.name: str = name or str(getattr(fn, "__name__", "tool"))
         if not _NAME_RE.match(self.name):
             raise ValueError(
                 f"Tool name {self.name!r} is not valid: use letters, digits, '_', '.' or '-' (at most 64 characters)."
             )
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn))
         self.description = description if description is not None else summary
-        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+        call_method = vars(type(fn)).get("__call__") if not inspect.isroutine(fn) else None
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call_method)
         self._bound_self: Any = None
         if parameters is not None:
             self.args_model: type[BaseModel] | None = None
@@ -223,7 +226,8 @@ def _args_model(fn: Callable[..., Any], name: str, arg_docs: dict[str, str]) -> 
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[pname] = (annotation, Field(default, description=arg_docs.get(pname) or None))
     model_name = re.sub(r"\W", "_", name) + "_args"
-    return create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload, no-any-return]
+    model: type[BaseModel] = create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
+    return model
 
 
 def _run_coroutine(coro: Awaitable[Any]) -> Any:
@@ -293,11 +297,11 @@ def format_result(value: Any) -> str:
 
 
 def truncate(text: str, max_chars: int | None) -> str:
-    """Cut `text` to `max_chars`, saying how much was dropped.
+    r"""Cut `text` to `max_chars`, saying how much was dropped.
 
     Example:
         >>> truncate("abcdefghij", 4)
-        'abcd\\n[... truncated 6 characters]'
+        'abcd\n[... truncated 6 characters]'
     """
     if max_chars is None or len(text) <= max_chars:
         return text
@@ -363,9 +367,17 @@ class ToolBox:
         try:
             args = json.loads(call.function.arguments or "{}")
         except (ValueError, RecursionError) as exc:
-            return None, None, f"Error: the arguments of `{chosen.name}` are not valid JSON ({exc}). Send a JSON object."
+            return (
+                None,
+                None,
+                f"Error: the arguments of `{chosen.name}` are not valid JSON ({exc}). Send a JSON object.",
+            )
         if not isinstance(args, dict):
-            return None, None, f"Error: the arguments of `{chosen.name}` must be a JSON object, got {type(args).__name__}."
+            return (
+                None,
+                None,
+                f"Error: the arguments of `{chosen.name}` must be a JSON object, got {type(args).__name__}.",
+            )
         try:
             return chosen, chosen.validate(args), None
         except ValidationError as exc:

@@ -63,7 +63,7 @@ def _method_for(spec: ToolSpec) -> Callable[..., str]:
 
     def method(self: Any, **kwargs: Any) -> str:
         args = {k: v for k, v in kwargs.items() if v is not None or k in required}
-        return self._call(name, args)
+        return str(self._call(name, args))
 
     method.__name__ = name
     method.__qualname__ = name
@@ -124,7 +124,7 @@ def environment_factory(env: str | Callable[[], ToolEnv[Any]], **make_kwargs: An
 
     def __init__(self: Any) -> None:
         self.env = build()
-        self._opening: list[Message] = []
+        self._opening = []
         self._calls = 0
 
     def reset(self: Any, **row: Any) -> str | None:
@@ -149,7 +149,8 @@ def environment_factory(env: str | Callable[[], ToolEnv[Any]], **make_kwargs: An
     def get_reward(self: Any) -> float:
         """The checker's reward for the state and transcript so far."""
         assert self.env.task is not None, "call reset() before get_reward()"
-        return float(self.env.check(self.env.task).reward)
+        reward: float = self.env.check(self.env.task).reward
+        return float(reward)
 
     def _finish(self: Any, completion: str | list[dict[str, Any]]) -> float:
         """Record the final answer (text, or TRL's completion messages) and return the reward."""
@@ -159,7 +160,7 @@ def environment_factory(env: str | Callable[[], ToolEnv[Any]], **make_kwargs: An
         else:
             text = completion
         self.env.transcript.append(Message(role="assistant", content=text))
-        return self.get_reward()
+        return float(self.get_reward())
 
     def _messages(self: Any) -> list[dict[str, Any]]:
         """The opening messages of the current episode, as OpenAI dicts."""
@@ -178,5 +179,11 @@ def environment_factory(env: str | Callable[[], ToolEnv[Any]], **make_kwargs: An
         _close=_close,
         __doc__=f"TRL environment for {env if isinstance(env, str) else type(probe).__name__}; its public methods are the tools.",
     )
-    cls_name = "".join(part.capitalize() for part in str(env if isinstance(env, str) else type(probe).__name__).replace("/", "-").replace("_", "-").split("-"))
+    cls_name = "".join(
+        part.capitalize()
+        for part in str(env if isinstance(env, str) else type(probe).__name__)
+        .replace("/", "-")
+        .replace("_", "-")
+        .split("-")
+    )
     return type(f"{cls_name}TRLEnv", (), namespace)
