@@ -42,8 +42,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
-MNT_DETACH = 2
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 1, 24, 22, 38
 SECCOMP_MODE_FILTER = 2
 SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
@@ -168,9 +167,7 @@ def setup_namespaces(layers: Layers, skip: set[str]) -> None:
         _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
         done = []
         for target in ("/tmp", "/var/tmp", "/dev/shm"):
-            if os.path.isdir(target):
-                opts = b"size=1g,mode=1777"
-                _check(_libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts), f"tmpfs {target}")
+            if _cover_with_tmpfs(target, b"size=1g,mode=1777"):
                 done.append(target)
         layers.mark("private_tmp", True, f"fresh tmpfs over {', '.join(done)}; vanishes with the worker")
     except OSError as exc:
@@ -193,28 +190,35 @@ def _python_dirs() -> list[str]:
     return sorted(resolved)
 
 
+def _cover_with_tmpfs(target: str, options: bytes) -> bool:
+    """Mount an empty tmpfs over `target`, bind-mounting back (read-only) the Python dirs inside it.
+
+    The Python dirs are opened before they are covered and re-attached through /proc/self/fd.
+    Returns False (and mounts nothing) when `target` is missing, a symlink, or itself a Python dir.
+    """
+    if not os.path.isdir(target) or os.path.realpath(target) != target:
+        return False
+    inside = [d for d in _python_dirs() if d == target or d.startswith(target + "/")]
+    if target in inside:
+        return False
+    inside = [d for d in inside if not any(d != o and d.startswith(o + "/") for o in inside)]
+    fds = [(d, os.open(d, os.O_PATH | os.O_DIRECTORY)) for d in inside if os.path.isdir(d)]
+    try:
+        _check(_libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options), f"tmpfs over {target}")
+        for path, fd in fds:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            src = f"/proc/self/fd/{fd}".encode()
+            _check(_libc.mount(src, path.encode(), None, MS_BIND | MS_REC, None), f"re-expose {path}")
+            _libc.mount(None, path.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, None)
+    finally:
+        for _, fd in fds:
+            os.close(fd)
+    return True
+
+
 def _hide_homes() -> list[str]:
     """Mount empty tmpfs over /root and /home, bind-mounting back only the Python install inside them."""
-    hidden = []
-    for home in ("/root", "/home"):
-        if not os.path.isdir(home) or os.path.realpath(home) != home:
-            continue
-        inside = [d for d in _python_dirs() if d == home or d.startswith(home + "/")]
-        inside = [d for d in inside if not any(d != o and d.startswith(o + "/") for o in inside)]
-        stages = []
-        for i, path in enumerate(inside):
-            stage = f"/tmp/.openenvs-stage-{i}"
-            os.mkdir(stage)
-            _check(_libc.mount(path.encode(), stage.encode(), None, MS_BIND | MS_REC, None), f"bind {path}")
-            stages.append((stage, path))
-        _check(_libc.mount(b"tmpfs", home.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=755,size=1m"), f"tmpfs {home}")
-        for stage, path in stages:
-            os.makedirs(path, mode=0o755, exist_ok=True)
-            _check(_libc.mount(stage.encode(), path.encode(), None, MS_BIND | MS_REC, None), f"re-expose {path}")
-            _libc.umount2(stage.encode(), MNT_DETACH)
-            os.rmdir(stage)
-        hidden.append(home)
-    return hidden
+    return [home for home in ("/root", "/home") if _cover_with_tmpfs(home, b"mode=755,size=1m")]
 
 
 def enter_pid_namespace(layers: Layers) -> None:
