@@ -85,9 +85,8 @@ class ToolEnv(MultiTurnEnv[ConfigT]):
     def toolbox(self) -> ToolBox:
         """The tools on offer, by name (built on first use)."""
         if self._toolbox is None:
-            self._toolbox = ToolBox(
-                [*self.own_tools(), *self._extra_tools], max_result_chars=self.config.max_result_chars
-            )  # type: ignore[attr-defined]
+            limit = self.config.max_result_chars  # type: ignore[attr-defined]
+            self._toolbox = ToolBox([*self.own_tools(), *self._extra_tools], max_result_chars=limit)
         return self._toolbox
 
     def tools(self) -> list[ToolSpec]:

@@ -40,6 +40,7 @@ _MISTRAL_ARGS_RE = re.compile(r"\s*([A-Za-z_][\w.\-]*)\s*\[ARGS\]", re.DOTALL)
 _PYTHON_TAG = "<|python_tag|>"
 _MAX_JSON_SCANS = 256
 _MAX_PYTHON_CHARS = 200_000
+_PYTHON_SHAPE = re.compile(r"^\[?\s*[A-Za-z_][\w.]*\s*\(.*\)\s*\]?$", re.DOTALL)
 
 
 class ParseResult(NamedTuple):
@@ -85,7 +86,8 @@ class _Collector:
             self.errors.append(f"{where}: the arguments of `{name}` cannot be encoded as JSON ({exc}).")
             return
         cid = call_id if isinstance(call_id, str) and call_id else f"call_{len(self.calls)}"
-        self.calls.append(ToolCall.create(name.strip(), encoded, id=cid))
+        data = {"id": cid, "type": "function", "function": {"name": name.strip(), "arguments": encoded}}
+        self.calls.append(ToolCall.model_validate(data))  # one validation pass for the nested models
 
     def add_object(self, obj: Any, where: str) -> bool:
         """Add a JSON value that should be a call (or list of calls); False if it is not call-shaped."""
@@ -316,7 +318,7 @@ def _dotted(node: ast.expr) -> str | None:
 def _python_into(text: str, out: _Collector, *, strict: bool) -> bool:
     """Parse `text` as Python calls into `out`; False (and nothing added) when it is not call syntax."""
     body = _strip_fence(text.replace(_PYTHON_TAG, " ")).strip()
-    if not body or len(body) > _MAX_PYTHON_CHARS or "(" not in body:
+    if not body or len(body) > _MAX_PYTHON_CHARS or "(" not in body or (strict and not _PYTHON_SHAPE.match(body)):
         if not strict:
             out.errors.append("not a Python call: expected `name(arg=value, ...)` or a list of such calls.")
         return False

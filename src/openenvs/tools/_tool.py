@@ -145,6 +145,7 @@ class Tool:
             self.parameters = parameters
         else:
             self.args_model = _args_model(fn, self.name, arg_docs)
+            self._required = _required(self.args_model)
             schema = _inline_refs(_clean_schema(self.args_model.model_json_schema()))
             schema.pop("additionalProperties", None)
             schema.setdefault("properties", {})
@@ -185,7 +186,7 @@ class Tool:
         if self.args_model is None:
             return dict(arguments)
         model = self.args_model.model_validate(dict(arguments))
-        return {key: getattr(model, key) for key in model.model_fields_set | _required(self.args_model)}
+        return {key: getattr(model, key) for key in model.model_fields_set | self._required}
 
     def run(self, arguments: Mapping[str, Any]) -> str:
         """Validate `arguments`, call the tool (sync or async) and format its result as text."""
@@ -288,6 +289,8 @@ def format_result(value: Any) -> str:
     """
     if isinstance(value, str):
         return value
+    if type(value) is int:
+        return str(value)
     if isinstance(value, BaseModel):
         return value.model_dump_json()
     try:
