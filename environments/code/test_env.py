@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 import openenvs
+from environments.code._data import FIXTURES, load_humaneval, load_problems
 from openenvs import ConfigError
 from openenvs.sandbox import default_sandbox
 from openenvs.testing import check_env
 from openenvs.verify import extract_code
-
-from environments.code._data import FIXTURES, load_humaneval, load_problems
 
 CODE_IDS = ["code/python-tests-v1", "code/stdio-v1", "code/python-tests-retry-v1", "code/humaneval-v1"]
 
@@ -87,8 +86,13 @@ def test_retry_penalty_and_last_attempt() -> None:
 
 def test_loader_reads_jsonl_in_the_same_schema(tmp_path: Path) -> None:
     path = tmp_path / "mine.jsonl"
-    problem = {"id": "double", "prompt": "Write double(x).", "entry_point": "double",
-               "solution": "def double(x):\n    return 2 * x\n", "tests": ["assert double(2) == 4"]}
+    problem = {
+        "id": "double",
+        "prompt": "Write double(x).",
+        "entry_point": "double",
+        "solution": "def double(x):\n    return 2 * x\n",
+        "tests": ["assert double(2) == 4"],
+    }
     path.write_text(json.dumps(problem) + "\n")
     env = openenvs.make("code/python-tests-v1", data_path=str(path))
     env.reset(seed=0)
@@ -135,7 +139,9 @@ def test_humaneval_canonical_all_pass_and_empty_all_fail() -> None:
     from openenvs.verify import run_unit_tests
 
     box = default_sandbox()
-    canonical = [env.program(f"```python\n{p['canonical_solution']}\n```", t) for p, t in zip(problems, tasks)]
+    canonical = [
+        env.program(f"```python\n{p['canonical_solution']}\n```", t) for p, t in zip(problems, tasks, strict=True)
+    ]
     stub = [env.program("```python\n    pass\n```", t) for t in tasks]
     from concurrent.futures import ThreadPoolExecutor
 
@@ -146,8 +152,8 @@ def test_humaneval_canonical_all_pass_and_empty_all_fail() -> None:
     with ThreadPoolExecutor(4) as pool:
         good = list(pool.map(score, canonical, tasks))
         bad = list(pool.map(score, stub, tasks))
-    assert [p["task_id"] for p, s in zip(problems, good) if s != 1.0] == []
-    assert [p["task_id"] for p, s in zip(problems, bad) if s != 0.0] == []
+    assert [p["task_id"] for p, s in zip(problems, good, strict=True) if s != 1.0] == []
+    assert [p["task_id"] for p, s in zip(problems, bad, strict=True) if s != 0.0] == []
     for i in (0, 81, 163):
         env.reset(options={"index": i})
         assert env.step("").reward == 0.0

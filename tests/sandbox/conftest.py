@@ -20,7 +20,9 @@ def _docker_skip_reason() -> str | None:
 
 
 BACKENDS = [
-    pytest.param("local", id="local", marks=pytest.mark.skipif(sys.platform != "linux", reason="local isolation needs Linux")),
+    pytest.param(
+        "local", id="local", marks=pytest.mark.skipif(sys.platform != "linux", reason="local isolation needs Linux")
+    ),
     pytest.param("docker", id="docker", marks=pytest.mark.docker),
 ]
 

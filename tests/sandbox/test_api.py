@@ -32,8 +32,13 @@ def test_stdin_files_argv_and_return_files(sb: Sandbox) -> None:
         "import sys, json\nname = input()\ndata = open('data/in.txt').read()\n"
         "open('out.json', 'w').write(json.dumps([name, data, sys.argv[1:]]))\nprint('done')"
     )
-    r = sb.run(code, stdin="ada\n", files={"data/in.txt": "payload", "blob.bin": b"\x00\x01"}, argv=["-x", "1"],
-               return_files=["out.json", "blob.bin"])
+    r = sb.run(
+        code,
+        stdin="ada\n",
+        files={"data/in.txt": "payload", "blob.bin": b"\x00\x01"},
+        argv=["-x", "1"],
+        return_files=["out.json", "blob.bin"],
+    )
     assert r.ok, r.stderr
     assert json.loads(r.files["out.json"]) == ["ada", "payload", ["-x", "1"]]
     assert r.files["blob.bin"] == b"\x00\x01"

@@ -13,7 +13,6 @@ import pytest
 from openenvs.sandbox import Sandbox
 
 
-
 def descendants(pid: int) -> set[int]:
     """Every live process below `pid` (from /proc)."""
     children: dict[int, list[int]] = {}
@@ -120,7 +119,11 @@ def test_parent_environment_is_not_visible(box: Sandbox, parent_secret: tuple[st
 def test_writes_outside_workdir_fail(box: Sandbox, tmp_path: Path) -> None:
     tmp_path.chmod(0o777)
     tag = os.urandom(4).hex()
-    targets = [tmp_path / "pwned.txt", Path(f"/tmp/openenvs-pwned-{tag}.txt"), Path(__file__).with_name(f"pwned-{tag}.txt")]
+    targets = [
+        tmp_path / "pwned.txt",
+        Path(f"/tmp/openenvs-pwned-{tag}.txt"),
+        Path(__file__).with_name(f"pwned-{tag}.txt"),
+    ]
     code = "import sys\nfor p in sys.argv[1:]:\n    try:\n        open(p, 'w').write('x')\n        print('WROTE', p)\n    except OSError as e:\n        print('denied', p, e)\n"
     r = box.run(code, argv=[str(t) for t in targets])
     assert "WROTE" not in r.stdout, r.stdout

@@ -39,24 +39,46 @@ def environment_checks() -> list[dict[str, Any]]:
     import importlib.util
 
     checks: list[dict[str, Any]] = [
-        {"check": "platform", "ok": sys.platform == "linux", "detail": f"{platform.system()} {platform.release()}, Python {platform.python_version()}"},
+        {
+            "check": "platform",
+            "ok": sys.platform == "linux",
+            "detail": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+        },
         {"check": "running as", "ok": True, "detail": f"uid {os.geteuid()}" + (" (root)" if os.geteuid() == 0 else "")},
     ]
     userns = _read("/proc/sys/user/max_user_namespaces")
     apparmor = _read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-    detail = f"max_user_namespaces={userns}" + (f", apparmor_restrict_unprivileged_userns={apparmor}" if apparmor else "")
-    checks.append({"check": "user namespaces", "ok": bool(userns and userns != "0" and apparmor != "1"), "detail": detail})
+    detail = f"max_user_namespaces={userns}" + (
+        f", apparmor_restrict_unprivileged_userns={apparmor}" if apparmor else ""
+    )
+    checks.append(
+        {"check": "user namespaces", "ok": bool(userns and userns != "0" and apparmor != "1"), "detail": detail}
+    )
     bwrap = shutil.which("bwrap")
-    checks.append({"check": "bubblewrap", "ok": bwrap is not None,
-                   "detail": bwrap or "not installed (optional; `apt-get install bubblewrap` or scripts/setup)"})
-    cgroup = "v2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else ("v1" if Path("/sys/fs/cgroup").exists() else "absent")
+    checks.append(
+        {
+            "check": "bubblewrap",
+            "ok": bwrap is not None,
+            "detail": bwrap or "not installed (optional; `apt-get install bubblewrap` or scripts/setup)",
+        }
+    )
+    cgroup = (
+        "v2"
+        if Path("/sys/fs/cgroup/cgroup.controllers").exists()
+        else ("v1" if Path("/sys/fs/cgroup").exists() else "absent")
+    )
     checks.append({"check": "cgroups", "ok": True, "detail": f"{cgroup} (optional; not used by the sandbox)"})
     lsm = _read("/sys/kernel/security/lsm")
     checks.append({"check": "security modules", "ok": True, "detail": lsm or "unknown"})
     for module, extra in _OPTIONAL_PACKAGES.items():
         found = importlib.util.find_spec(module) is not None
-        checks.append({"check": f"package {module}", "ok": found,
-                       "detail": "installed" if found else f"missing: pip install 'openenvs[{extra}]'"})
+        checks.append(
+            {
+                "check": f"package {module}",
+                "ok": found,
+                "detail": "installed" if found else f"missing: pip install 'openenvs[{extra}]'",
+            }
+        )
     return checks
 
 
@@ -69,16 +91,21 @@ def doctor_cmd(
     caps = capabilities()
     checks = environment_checks()
     if as_json:
-        typer.echo(json.dumps({
-            "sandbox": {
-                "auto_backend": caps.auto_backend,
-                "local_error": caps.local_error,
-                "missing": caps.missing,
-                "layers": [{"name": x.name, "active": x.active, "detail": x.detail} for x in caps.local],
-                "docker": {"available": caps.docker, "detail": caps.docker_detail},
-            },
-            "checks": checks,
-        }, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "sandbox": {
+                        "auto_backend": caps.auto_backend,
+                        "local_error": caps.local_error,
+                        "missing": caps.missing,
+                        "layers": [{"name": x.name, "active": x.active, "detail": x.detail} for x in caps.local],
+                        "docker": {"available": caps.docker, "detail": caps.docker_detail},
+                    },
+                    "checks": checks,
+                },
+                indent=2,
+            )
+        )
     else:
         _print_report(caps, checks)
     if caps.auto_backend is None:
@@ -95,18 +122,26 @@ def _print_report(caps: Any, checks: list[dict[str, Any]]) -> None:
     table.add_column("state")
     table.add_column("detail", overflow="fold")
     for layer in caps.local:
-        state = "[green]active[/]" if layer.active else ("not needed" if layer.detail.startswith("not needed") else "[yellow]missing[/]")
+        state = (
+            "[green]active[/]"
+            if layer.active
+            else ("not needed" if layer.detail.startswith("not needed") else "[yellow]missing[/]")
+        )
         table.add_row(layer.name, state, layer.detail)
     console.print(table)
     if caps.local_error:
         console.print(f"[red]local backend unavailable:[/] {caps.local_error}", highlight=False)
     if caps.missing:
         console.print(f"[red]protections OFF:[/] {'; '.join(caps.missing)}", highlight=False)
-    console.print(f"docker: {'[green]available[/]' if caps.docker else '[yellow]unavailable[/]'} ({caps.docker_detail})", highlight=False)
+    console.print(
+        f"docker: {'[green]available[/]' if caps.docker else '[yellow]unavailable[/]'} ({caps.docker_detail})",
+        highlight=False,
+    )
     verdict = caps.auto_backend
     console.print(
-        f"backend='auto' uses: [bold]{verdict}[/]" if verdict else
-        "[bold red]no isolated backend[/]: backend='auto' refuses to run code (allow_unisolated=True opts out)",
+        f"backend='auto' uses: [bold]{verdict}[/]"
+        if verdict
+        else "[bold red]no isolated backend[/]: backend='auto' refuses to run code (allow_unisolated=True opts out)",
         highlight=False,
     )
     other = Table(title="Other checks")

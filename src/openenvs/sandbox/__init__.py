@@ -1,8 +1,8 @@
-"""Run untrusted, model-written Python safely and fast.
+r"""Run untrusted, model-written Python safely and fast.
 
     >>> from openenvs.sandbox import run, Sandbox
     >>> run("print(sum(range(10)))").stdout  # doctest: +SKIP
-    '45\\n'
+    '45\n'
 
 Backends: ``local`` (default; a pool of warm worker processes, each in its own network, mount,
 IPC, UTS and PID namespaces, with an unprivileged uid, rlimits, Landlock and seccomp where the
@@ -16,4 +16,15 @@ from __future__ import annotations
 from ._api import BackendName, Capabilities, Sandbox, capabilities, default_sandbox, run
 from ._types import Backend, ExecRequest, ExecResult, Layer
 
-__all__ = ["Backend", "BackendName", "Capabilities", "ExecRequest", "ExecResult", "Layer", "Sandbox", "capabilities", "default_sandbox", "run"]
+__all__ = [
+    "Backend",
+    "BackendName",
+    "Capabilities",
+    "ExecRequest",
+    "ExecResult",
+    "Layer",
+    "Sandbox",
+    "capabilities",
+    "default_sandbox",
+    "run",
+]

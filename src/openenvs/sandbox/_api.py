@@ -46,13 +46,13 @@ def _normalize_files(files: Mapping[str, str | bytes] | None) -> dict[str, bytes
 
 
 class Sandbox:
-    """A reusable pool for running untrusted Python code, many times and fast.
+    r"""A reusable pool for running untrusted Python code, many times and fast.
 
     Use it as a context manager (or call `close`) so its worker processes end::
 
         with Sandbox() as sb:
             result = sb.run("print(input()[::-1])", stdin="abc")
-            assert result.stdout == "cba\\n"
+            assert result.stdout == "cba\n"
 
     Args:
         backend: ``"local"`` (warm isolated workers, the default choice of ``"auto"``),
@@ -141,7 +141,9 @@ class Sandbox:
                     return LocalBackend(
                         workers=self.workers, allow_unisolated=True, disable=self.disable, read_paths=self.read_paths
                     )
-                raise SandboxError(f"No isolated sandbox is available. Local: {local_error} Docker: {docker_error}") from None
+                raise SandboxError(
+                    f"No isolated sandbox is available. Local: {local_error} Docker: {docker_error}"
+                ) from None
             logger.info("sandbox backend=auto chose docker (local: %s)", local_error)
             return backend
 
@@ -310,7 +312,7 @@ def run(
     argv: Iterable[str] = (),
     return_files: Iterable[str] = (),
 ) -> ExecResult:
-    """Run Python `code` once in a sandbox; see `Sandbox.run` for the arguments.
+    r"""Run Python `code` once in a sandbox; see `Sandbox.run` for the arguments.
 
     Uses a shared pool per backend, started on first call and stopped at exit, so repeated
     calls do not pay start-up.
@@ -318,7 +320,7 @@ def run(
     Example:
         >>> from openenvs.sandbox import run
         >>> run("print(6 * 7)").stdout  # doctest: +SKIP
-        '42\\n'
+        '42\n'
     """
     box = _default_sandbox(backend, allow_unisolated)
     return box.run(

@@ -35,7 +35,10 @@ _REPLY_GRACE_S = 10.0
 
 REQUIRED_PROTECTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "network": (("network_namespace", "seccomp"), "no network namespace and no seccomp socket filter"),
-    "filesystem": (("landlock", "unprivileged_uid+private_tmp"), "no Landlock and no unprivileged uid with private /tmp"),
+    "filesystem": (
+        ("landlock", "unprivileged_uid+private_tmp"),
+        "no Landlock and no unprivileged uid with private /tmp",
+    ),
     "processes": (("pid_namespace", "unprivileged_uid+root"), "no PID namespace and no unprivileged uid to sweep"),
 }
 """Protection -> (layers that each provide it, what is wrong when none does)."""
@@ -197,7 +200,9 @@ class LocalBackend:
         first = _Worker(self.options)
         self._all.append(first)
         self._idle.put(first)
-        self._layers = {name: Layer(name, bool(v["active"]), str(v["detail"])) for name, v in first.hello["layers"].items()}
+        self._layers = {
+            name: Layer(name, bool(v["active"]), str(v["detail"])) for name, v in first.hello["layers"].items()
+        }
         dropped_uid = self._layers.get("unprivileged_uid", Layer("", False, "")).active and os.geteuid() == 0
         self.missing = missing_protections(self._layers, dropped_uid=dropped_uid)
         if self.missing and not allow_unisolated:

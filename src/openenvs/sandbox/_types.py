@@ -54,13 +54,13 @@ Status = Literal["ok", "error", "timeout", "killed", "output_limit", "sandbox_er
 
 @dataclass(frozen=True)
 class ExecResult:
-    """What happened to one sandboxed run.
+    r"""What happened to one sandboxed run.
 
     A run that crashed, timed out or was killed is a result with ``ok == False``, never an
     exception; `error` is set only when the sandbox itself failed (the code may not have run).
 
     Example:
-        >>> r = ExecResult(stdout="2\\n", stderr="", exit_code=0, timed_out=False, duration_s=0.004)
+        >>> r = ExecResult(stdout="2\n", stderr="", exit_code=0, timed_out=False, duration_s=0.004)
         >>> r.ok, r.status
         (True, 'ok')
     """

@@ -161,7 +161,9 @@ def setup_namespaces(layers: Layers, skip: set[str]) -> None:
             layers.mark(name, False, f"unavailable ({exc})")
     if not layers.status["mount_namespace"]["active"]:
         layers.mark("private_tmp", False, "needs the mount namespace; /tmp is shared with the host")
-        layers.mark("hidden_homes", False, "needs the mount namespace; home dirs stay visible (Landlock may still deny)")
+        layers.mark(
+            "hidden_homes", False, "needs the mount namespace; home dirs stay visible (Landlock may still deny)"
+        )
         return
     try:
         _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
@@ -175,7 +177,9 @@ def setup_namespaces(layers: Layers, skip: set[str]) -> None:
         return
     try:
         hidden = _hide_homes()
-        layers.mark("hidden_homes", True, f"empty tmpfs over {', '.join(hidden) or '(none present)'}, Python re-exposed")
+        layers.mark(
+            "hidden_homes", True, f"empty tmpfs over {', '.join(hidden) or '(none present)'}, Python re-exposed"
+        )
     except OSError as exc:
         layers.mark("hidden_homes", False, f"could not hide home dirs ({exc})")
 
@@ -275,12 +279,47 @@ def setup_landlock(layers: Layers, extra_read: list[str]) -> None:
 
 
 _SECCOMP_DENY = (
-    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot", "unshare",
-    "setns", "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load",
-    "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct", "userfaultfd",
-    "open_by_handle_at", "name_to_handle_at", "syslog", "settimeofday", "clock_settime", "adjtimex",
-    "io_uring_setup", "io_uring_enter", "io_uring_register", "fanotify_init", "quotactl", "mknod", "mknodat",
-    "iopl", "ioperm", "lookup_dcookie", "vhangup",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "unshare",
+    "setns",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "userfaultfd",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "syslog",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "fanotify_init",
+    "quotactl",
+    "mknod",
+    "mknodat",
+    "iopl",
+    "ioperm",
+    "lookup_dcookie",
+    "vhangup",
 )
 
 
@@ -326,7 +365,9 @@ def build_seccomp(layers: Layers) -> None:
     _, status = os.waitpid(pid, 0)
     program = b"".join(chunks)
     if os.waitstatus_to_exitcode(status) != 0 or not program or len(program) % 8:
-        layers.mark("seccomp", False, "pyseccomp/libseccomp not available; pip install 'openenvs[code]' (and libseccomp2)")
+        layers.mark(
+            "seccomp", False, "pyseccomp/libseccomp not available; pip install 'openenvs[code]' (and libseccomp2)"
+        )
         return
     buf = ctypes.create_string_buffer(program, len(program))
     layers.keep_alive.append(buf)
@@ -422,7 +463,9 @@ def child_main(layers: Layers, req: dict[str, Any], work: str, io_dir: str) -> N
             _check(_libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ctypes.c_int(keep), ctypes.c_uint32(0)), "landlock")
             os.close(keep)
         if layers.seccomp_filter is not None:
-            _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(layers.seccomp_filter), 0, 0), "seccomp")
+            _check(
+                _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(layers.seccomp_filter), 0, 0), "seccomp"
+            )
     except BaseException:  # noqa: BLE001 - set-up failed: report and never run the code unconfined
         os.write(2, ("openenvs sandbox set-up failed:\n" + traceback.format_exc()).encode())
         os._exit(125)
@@ -660,8 +703,8 @@ def main() -> None:
             layers.mark("landlock", False, f"could not build the ruleset ({exc})")
     prepare_child_interpreter()
     import builtins  # noqa: F401 - imported before forking so children share it
-    import types  # noqa: F401
     import gc
+    import types  # noqa: F401
 
     gc.collect()
     gc.freeze()

@@ -31,17 +31,17 @@ _CODE_LINE = re.compile(
 
 
 def extract_code(text: str, language: str = "python") -> str | None:
-    """The program in a model answer: last fenced block, or the bare answer if it is code.
+    r"""The program in a model answer: last fenced block, or the bare answer if it is code.
 
     Reasoning inside ``<think>...</think>`` is dropped first. Among fenced blocks, the last one
     tagged `language` (or untagged) wins; otherwise the last block of any tag. Without fences,
     the text is returned when most of its non-blank lines look like code.
 
     Example:
-        >>> extract_code("Here:\\n```python\\ndef f(x):\\n    return x + 1\\n```\\nDone.")
-        'def f(x):\\n    return x + 1'
-        >>> extract_code("def f(x):\\n    return 2 * x")
-        'def f(x):\\n    return 2 * x'
+        >>> extract_code("Here:\n```python\ndef f(x):\n    return x + 1\n```\nDone.")
+        'def f(x):\n    return x + 1'
+        >>> extract_code("def f(x):\n    return 2 * x")
+        'def f(x):\n    return 2 * x'
         >>> extract_code("I am not sure.") is None
         True
     """
@@ -171,7 +171,7 @@ def run_unit_tests(
     timeout: float | None = None,
     memory_mb: int = 512,
 ) -> TestReport:
-    """Run `solution` then each test (Python source, usually ``assert`` lines) in one sandboxed process.
+    r"""Run `solution` then each test (Python source, usually ``assert`` lines) in one sandboxed process.
 
     Tests run in order, each in a copy of the solution's namespace with its own time limit;
     an exception or failed assertion fails that test only. Results come back on lines tagged
@@ -186,7 +186,7 @@ def run_unit_tests(
         memory_mb: Address-space limit in MiB.
 
     Example:
-        >>> report = run_unit_tests("def add(a, b):\\n    return a + b", ["assert add(1, 2) == 3", "assert add(2, 2) == 5"])  # doctest: +SKIP
+        >>> report = run_unit_tests("def add(a, b):\n    return a + b", ["assert add(1, 2) == 3", "assert add(2, 2) == 5"])  # doctest: +SKIP
         >>> report.passed, report.total  # doctest: +SKIP
         (1, 2)
     """
@@ -240,10 +240,10 @@ def _run_failure(result: ExecResult) -> str:
 
 
 def outputs_match(got: str, expected: str) -> bool:
-    """Compare program outputs token by token, ignoring whitespace layout; numbers within 1e-6.
+    r"""Compare program outputs token by token, ignoring whitespace layout; numbers within 1e-6.
 
     Example:
-        >>> outputs_match("1 2\\n3\\n", "1 2 3")
+        >>> outputs_match("1 2\n3\n", "1 2 3")
         True
         >>> outputs_match("0.3333333", "0.33333333")
         True
@@ -253,7 +253,7 @@ def outputs_match(got: str, expected: str) -> bool:
     a, b = got.split(), expected.split()
     if len(a) != len(b):
         return False
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         if x == y:
             continue
         try:
@@ -273,10 +273,10 @@ def run_io_cases(
     timeout: float = 3.0,
     memory_mb: int = 512,
 ) -> TestReport:
-    """Run a stdin/stdout `program` on each ``(input, expected_output)`` case, in parallel.
+    r"""Run a stdin/stdout `program` on each ``(input, expected_output)`` case, in parallel.
 
     Example:
-        >>> report = run_io_cases("print(int(input()) * 2)", [("2\\n", "4\\n"), ("5\\n", "11\\n")])  # doctest: +SKIP
+        >>> report = run_io_cases("print(int(input()) * 2)", [("2\n", "4\n"), ("5\n", "11\n")])  # doctest: +SKIP
         >>> [c.passed for c in report.cases]  # doctest: +SKIP
         [True, False]
     """
@@ -284,7 +284,7 @@ def run_io_cases(
     requests = [box.request(program, stdin=stdin, timeout=timeout, memory_mb=memory_mb) for stdin, _ in cases]
     results = box.run_many(requests)
     out = []
-    for (stdin, expected), result in zip(cases, results):
+    for (stdin, expected), result in zip(cases, results, strict=True):
         if result.ok and outputs_match(result.stdout, expected):
             out.append(CaseResult(True))
         elif result.ok:
