@@ -17,10 +17,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from openenvs import EnvConfig, Message, Score, SingleTurnEnv, StepResult, Task, ToolCall, ToolSpec
-from openenvs._types import Action, Observation
-from openenvs.tools import parse_tool_calls
-from openenvs.tools._parse import CallFormat
+from openenvs import Action, EnvConfig, Message, Observation, Score, SingleTurnEnv, StepResult, Task, ToolCall, ToolSpec
+from openenvs.tools import CallFormat, parse_tool_calls
 
 from .checker import match_calls
 from .data import load_rows, tool_specs
