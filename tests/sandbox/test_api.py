@@ -137,3 +137,68 @@ def test_doctor_cli_json() -> None:
     assert {layer["name"] for layer in report["sandbox"]["layers"]} >= {"seccomp", "landlock"}
     assert result.exit_code == (0 if report["sandbox"]["auto_backend"] else 1)
     assert any(c["check"] == "bubblewrap" for c in report["checks"])
+
+
+def test_worker_started_from_a_finished_thread_keeps_serving() -> None:
+    import threading
+    import time
+
+    box = Sandbox(backend="local", workers=1)
+    thread = threading.Thread(target=lambda: box.run("pass"))
+    thread.start()
+    thread.join()
+    try:
+        before = box.backend.worker_pids()  # type: ignore[attr-defined]
+        time.sleep(0.3)
+        assert box.run("print('still here')").stdout == "still here\n"
+        assert box.backend.worker_pids() == before, "the worker died with the thread that started it"
+    finally:
+        box.close()
+
+
+def test_closing_the_sandbox_ends_its_workers() -> None:
+    import os
+    import time
+
+    box = Sandbox(backend="local", workers=2)
+    box.run_many([box.request("pass") for _ in range(4)])
+    pids = [outer for outer, _ in box.backend.worker_pids()]  # type: ignore[attr-defined]
+    assert len(pids) == 2
+    box.close()
+    time.sleep(0.2)
+    assert not any(
+        os.path.exists(f"/proc/{pid}/stat") and "Z" not in open(f"/proc/{pid}/stat").read().split()[2] for pid in pids
+    )
+
+
+def test_docker_bootstrap_script_without_docker(tmp_path) -> None:
+    """Stand-in for a Docker engine (none here): run the container's bootstrap script directly."""
+    import subprocess
+
+    from openenvs.sandbox._docker import _BOOTSTRAP
+    from openenvs.sandbox._types import ExecRequest
+
+    def boot(req: ExecRequest) -> dict:
+        proc = subprocess.run(
+            [sys.executable, "-I", "-c", _BOOTSTRAP],
+            input=json.dumps(req.to_wire()).encode(),
+            capture_output=True,
+            env={"OPENENVS_WORKDIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+            timeout=60,
+        )
+        return json.loads(proc.stdout.decode().strip().rsplit("\n", 1)[-1])
+
+    ok = boot(
+        ExecRequest(
+            code="import sys\nprint(input(), open('f.txt').read(), sys.argv[1:])",
+            stdin="in\n",
+            files={"f.txt": b"file"},
+            argv=("a",),
+            return_files=("f.txt",),
+        )
+    )
+    assert ok["exit_code"] == 0 and ok["stdout"] == "in file ['a']\n" and ok["files"] == {"f.txt": "file"}
+    slow = boot(ExecRequest(code="import time\ntime.sleep(30)", timeout=0.5))
+    assert slow["timed_out"] is True
+    flood = boot(ExecRequest(code="while True:\n    print('x' * 1000)", max_output_bytes=10_000, timeout=10))
+    assert flood["output_truncated"] is True and len(flood["stdout"]) <= 10_000

@@ -26,7 +26,7 @@ DEFAULT_IMAGE = "python:3.11-slim"
 _BOOTSTRAP = r"""
 import json, os, subprocess, sys, threading, time
 req = json.loads(sys.stdin.buffer.read())
-os.chdir("/work")
+os.chdir(os.environ.get("OPENENVS_WORKDIR", "/work"))
 for name, data in req["files"].items():
     path = os.path.normpath(name)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)

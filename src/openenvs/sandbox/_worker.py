@@ -667,8 +667,12 @@ def handle(layers: Layers, base: str, req: dict[str, Any], counter: int) -> dict
 
 
 def main() -> None:
-    """Set up the layers, say hello, then serve runs until the parent closes the pipe."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    """Set up the layers, say hello, then serve runs until the parent closes the pipe.
+
+    The worker exits when its request pipe reaches end of file, i.e. when the trainer closes it
+    or dies. (No parent-death signal here: it would fire when the *thread* that started the
+    worker ends, not the trainer process.)
+    """
     parent = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     if parent and os.getppid() != parent:
         os._exit(0)
