@@ -123,7 +123,7 @@ def train_cmd(
 def demo_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of LoRA init, sampling and prompts."),
     minutes: float = typer.Option(10.0, "--minutes", help="Training time budget."),
-    max_steps: int = typer.Option(40, "--max-steps", help="Optimizer steps (the budget may stop earlier)."),
+    max_steps: int = typer.Option(30, "--max-steps", help="Optimizer steps (the budget may stop earlier)."),
     threads: int = typer.Option(1, "--threads", help="torch threads; 1 is fastest on a shared 2-core machine."),
     output_dir: str = typer.Option("runs/demo", "--output-dir", "-o", help="Where the report and adapter go."),
     model: str | None = typer.Option(None, "--model", help="Model folder (default: bundled SmolLM2-135M-Instruct)."),

@@ -116,7 +116,7 @@ def _vllm_generate(trainer: Any) -> Generate:
 
 
 def make_rollout_func(
-    rows: Sequence[dict[str, Any]], *, max_turns: int | None = None
+    rows: Sequence[dict[str, Any]], *, max_turns: int | None = None, turn_tokens: int | None = None
 ) -> Callable[[list[Any], Any], dict[str, Any]]:
     """A ``rollout_func`` for ``GRPOTrainer`` that plays the env of each prompt row.
 
@@ -126,6 +126,8 @@ def make_rollout_func(
     Args:
         rows: The dataset rows (``prompt``, ``env_id``, ``env_kwargs``, ``env_seed``), as built by ``make_rows``.
         max_turns: The most policy turns per episode (default: the env's own limit, else 4).
+        turn_tokens: The most tokens per policy turn (default: ``max_completion_length // max_turns``),
+            so one long turn cannot use the whole budget.
     """
     by_prompt = {_key(row["prompt"]): row for row in rows}
 
@@ -145,7 +147,7 @@ def make_rollout_func(
             active = [e for e in episodes if not e.done and len(e.completion_ids) < budget]
             if not active:
                 break
-            room = min(budget - len(e.completion_ids) for e in active)
+            room = min(turn_tokens or max(1, budget // limit), min(budget - len(e.completion_ids) for e in active))
             ids, logprobs = generate([e.context() for e in active], max(1, room))
             for j, episode in enumerate(active):
                 text = episode.add_policy_turn(ids[j], logprobs[j] if logprobs else None)
