@@ -14,6 +14,15 @@ from openenvs.sandbox import default_sandbox
 from openenvs.testing import check_env
 from openenvs.verify import extract_code
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _isolated_sandbox_available() -> None:
+    from openenvs.sandbox import capabilities
+
+    if capabilities().auto_backend is None:
+        pytest.skip("no isolated sandbox backend here (see `openenvs doctor`); code envs refuse to run code")
+
+
 CODE_IDS = ["code/python-tests-v1", "code/stdio-v1", "code/python-tests-retry-v1", "code/humaneval-v1"]
 
 

@@ -19,6 +19,15 @@ def _docker_skip_reason() -> str | None:
     return None if ok else f"Docker backend unavailable here: {detail}"
 
 
+def _local_skip_reason() -> str | None:
+    from openenvs.sandbox import capabilities
+
+    caps = capabilities()
+    if caps.local_error or caps.missing:
+        return f"local sandbox cannot isolate code on this machine: {caps.local_error or '; '.join(caps.missing)}"
+    return None
+
+
 BACKENDS = [
     pytest.param(
         "local", id="local", marks=pytest.mark.skipif(sys.platform != "linux", reason="local isolation needs Linux")
@@ -35,6 +44,10 @@ def box(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
         if reason:
             pytest.skip(reason)
     os.environ[SECRET_ENV] = SECRET_VALUE
+    if request.param == "local":
+        reason = _local_skip_reason()
+        if reason:
+            pytest.skip(reason)
     sb = Sandbox(backend=request.param, workers=2, timeout=5.0, memory_mb=256, max_output_bytes=1 << 20)
     sb.run("pass")
     yield sb
