@@ -61,6 +61,17 @@ def test_template_without_tool_support_gets_tools_in_the_system_message():
     assert parse_tool_calls('<tool_call>\n{"name": "add", "arguments": {"a": 2}}\n</tool_call>').calls[0].name == "add"
 
 
+def test_template_without_a_tool_role_gets_tool_responses_as_user_turns():
+    strict = (
+        "{% for m in messages %}{% if m.role not in ['system', 'user', 'assistant'] %}"
+        "{{ raise_exception('unknown role ' + m.role) }}{% endif %}"
+        "<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
+    )
+    text = render_prompt(CONVO, [SPEC], make_tokenizer(strict))
+    assert "<|user|><tool_response>\n3\n</tool_response>" in text
+    assert '<|assistant|><tool_call>\n{"name": "add", "arguments": {"a": 1}}\n</tool_call>' in text
+
+
 def test_no_tokenizer_uses_a_plain_layout():
     text = render_prompt(CONVO, [SPEC])
     assert text.startswith("<|system|>\nBe brief.")
@@ -74,3 +85,23 @@ def test_template_messages_decode_arguments():
     assert data[2]["tool_calls"][0]["function"]["arguments"] == {"a": 1}
     assert data[2]["content"] == ""
     assert "add" in tools_system_prompt([SPEC])
+
+
+def test_real_smollm2_template_without_tool_support_falls_back():
+    """SmolLM2-135M-Instruct's own template (bundled, converted locally) has no tools= support."""
+    transformers = pytest.importorskip("transformers")
+    from openenvs._models import tiny_model_dir
+
+    try:
+        folder = tiny_model_dir()
+    except Exception as exc:  # the bundled GGUF or torch is not installed here
+        pytest.skip(f"bundled SmolLM2 tokenizer unavailable: {exc}")
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    text = render_prompt(CONVO[:2], [SPEC], tok)
+    assert text.startswith("<|im_start|>system\nBe brief.\n\nYou may call one or more functions")
+    assert '"name": "add"' in text and text.endswith("<|im_start|>assistant\n")
+    # the whole conversation, tool result included, renders through the model's template
+    full = render_prompt(CONVO, [SPEC], tok)
+    assert "<|im_start|>tool\n3<|im_end|>" in full
+    # the model's own earlier call is kept, written in the format the prompt asks for
+    assert '<|im_start|>assistant\n<tool_call>\n{"name": "add", "arguments": {"a": 1}}\n</tool_call><|im_end|>' in full

@@ -81,6 +81,25 @@ def _plain(messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
     return "\n".join(parts)
 
 
+def _inline_calls(messages: list[dict[str, Any]], tool_role: bool = True) -> list[dict[str, Any]]:
+    """Write tool calls into the assistant text (Hermes tags) for templates that ignore ``tool_calls``.
+
+    With ``tool_role=False``, tool results become user messages wrapped in ``<tool_response>``.
+    """
+    out = []
+    for m in messages:
+        if m.get("tool_calls"):
+            text = m.get("content") or ""
+            for call in m["tool_calls"]:
+                body = json.dumps({"name": call["function"]["name"], "arguments": call["function"]["arguments"]})
+                text += f"\n<tool_call>\n{body}\n</tool_call>"
+            m = {"role": "assistant", "content": text.strip()}
+        elif m["role"] == "tool" and not tool_role:
+            m = {"role": "user", "content": f"<tool_response>\n{m.get('content') or ''}\n</tool_response>"}
+        out.append(m)
+    return out
+
+
 def _with_system(messages: list[dict[str, Any]], extra: str) -> list[dict[str, Any]]:
     if messages and messages[0]["role"] == "system":
         first = {**messages[0], "content": f"{messages[0].get('content') or ''}\n\n{extra}".strip()}
@@ -125,6 +144,11 @@ def render_prompt(
             logger.info("chat template ignored tools=; describing the tools in the system message instead")
         except Exception as exc:  # a template that cannot take tools (or roles it does not know)
             logger.info("chat template failed with tools= (%s); describing them in the system message", exc)
-        convo = _with_system(convo, tools_system_prompt(tools))
-    text = tokenizer.apply_chat_template(convo, tokenize=False, add_generation_prompt=add_generation_prompt)
+        convo = _with_system(_inline_calls(convo), tools_system_prompt(tools))
+    try:
+        text = tokenizer.apply_chat_template(convo, tokenize=False, add_generation_prompt=add_generation_prompt)
+    except Exception:  # a template that knows no `tool` role
+        text = tokenizer.apply_chat_template(
+            _inline_calls(convo, tool_role=False), tokenize=False, add_generation_prompt=add_generation_prompt
+        )
     return str(text)
