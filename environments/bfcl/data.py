@@ -18,7 +18,7 @@ from typing import Any
 
 from openenvs import MissingDependency, ToolSpec
 
-__all__ = ["CATEGORY_FILES", "bfcl_version", "data_dir", "load_rows", "to_json_schema", "tool_specs"]
+__all__ = ["CATEGORY_FILES", "bfcl_version", "data_dir", "load_rows", "multi_turn_docs", "to_json_schema", "tool_specs"]
 
 CATEGORY_FILES: dict[str, str] = {
     "simple": "BFCL_v4_simple_python.json",
@@ -146,5 +146,3 @@ def multi_turn_docs() -> dict[str, list[dict[str, Any]]]:
     base = data_dir() / "multi_turn_func_doc"
     return {cls: list(_read_jsonl(str(base / name))[0]) for cls, name in files.items()}
 
-
-__all__ += ["multi_turn_docs"]
