@@ -4,9 +4,11 @@ import asyncio
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from openenvs import ToolCall
+from openenvs import Message, ToolCall
 from openenvs.tools import Tool, ToolBox, format_result, tool, truncate
 
 
@@ -156,3 +158,32 @@ def test_method_tools_bind_to_their_instance():
     box = ToolBox([a.bump])
     box.execute(ToolCall.create("bump", {"by": 5}))
     assert (a.n, b.n) == (5, 0)
+
+
+BOX = ToolBox([add, fetch_page, boom, norm])
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.sampled_from(["add", "fetch", "boom", "norm", "nope", ""]), arguments=st.text(max_size=60))
+def test_fuzz_execute_never_raises(name, arguments):
+    out = BOX.execute(ToolCall(id="c", function={"name": name, "arguments": arguments}))
+    assert isinstance(out, Message) and out.role == "tool" and isinstance(out.content, str)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(["add", "norm", "boom"]),
+    arguments=st.dictionaries(st.sampled_from(["a", "b", "p", "x", "scale", "z"]), json_values, max_size=4),
+)
+def test_fuzz_structured_arguments_never_raise(name, arguments):
+    out = BOX.execute(ToolCall.create(name, arguments))
+    assert isinstance(out.content, str)
+    if name == "boom" and set(arguments) == {"x"} and type(arguments["x"]) is int:
+        assert out.content.startswith("Error: tool `boom` raised RuntimeError")

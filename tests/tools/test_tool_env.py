@@ -4,6 +4,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openenvs import Message, Score, Task, ToolCall
 from openenvs.testing import check_env
@@ -146,3 +148,33 @@ def test_conformance():
 def test_config_typos_fail_loudly():
     with pytest.raises(Exception, match="max_turn"):
         NotesEnv(max_turn=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.text(max_size=80),
+            st.sampled_from(
+                [
+                    '<tool_call>{"name": "save_note", "arguments": {"text": 1}}</tool_call>',
+                    '<tool_call>{"name": "count_notes"}</tool_call>',
+                    "[save_note(text='x')]",
+                    "<tool_call>{",
+                    "[TOOL_CALLS] [",
+                    "",
+                ]
+            ),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_fuzz_any_policy_output_is_a_valid_step(texts):
+    env = NotesEnv(max_turns=4)
+    env.reset(seed=0)
+    for text in texts:
+        r = env.step(text)
+        assert 0.0 <= r.reward <= 1.0 and all(m.role == "tool" for m in r.observation.messages)
+        if r.terminated or r.truncated:
+            break
