@@ -178,3 +178,16 @@ def test_fuzz_any_policy_output_is_a_valid_step(texts):
         assert 0.0 <= r.reward <= 1.0 and all(m.role == "tool" for m in r.observation.messages)
         if r.terminated or r.truncated:
             break
+
+
+def test_importing_openenvs_tools_stays_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, openenvs.tools, environments.shop.env, environments.calculator.env; "
+        "heavy = [m for m in ('mcp', 'transformers', 'torch', 'trl', 'vllm', 'bfcl_eval') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
