@@ -202,3 +202,21 @@ def test_docker_bootstrap_script_without_docker(tmp_path) -> None:
     assert slow["timed_out"] is True
     flood = boot(ExecRequest(code="while True:\n    print('x' * 1000)", max_output_bytes=10_000, timeout=10))
     assert flood["output_truncated"] is True and len(flood["stdout"]) <= 10_000
+
+
+def test_bwrap_launcher() -> None:
+    """Bubblewrap makes the namespaces for unprivileged users; as root it is refused (direct is stronger)."""
+    import os
+    import shutil
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (scripts/setup.d/20-sandbox.sh installs it)")
+    if os.geteuid() == 0:
+        with pytest.raises(SandboxError, match="launcher='direct'"):
+            Sandbox(backend="local", launcher="bwrap").run("pass")
+        return
+    with Sandbox(backend="local", launcher="bwrap", workers=1) as box:
+        assert box.backend.launcher == "bwrap"  # type: ignore[attr-defined]
+        assert not box.run("import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)").ok
+        r = box.run("import os, time\nif os.fork() == 0:\n    time.sleep(30)\nprint('parent')")
+        assert r.ok and r.duration_s < 5

@@ -96,6 +96,7 @@ def doctor_cmd(
                 {
                     "sandbox": {
                         "auto_backend": caps.auto_backend,
+                        "launcher": caps.launcher,
                         "local_error": caps.local_error,
                         "missing": caps.missing,
                         "layers": [{"name": x.name, "active": x.active, "detail": x.detail} for x in caps.local],
@@ -117,7 +118,7 @@ def _print_report(caps: Any, checks: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     console = Console()
-    table = Table(title="Local sandbox layers", show_lines=False)
+    table = Table(title=f"Local sandbox layers (launcher: {caps.launcher or 'unavailable'})", show_lines=False)
     table.add_column("layer")
     table.add_column("state")
     table.add_column("detail", overflow="fold")

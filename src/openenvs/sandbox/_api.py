@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .._errors import ConfigError, MissingDependency, SandboxError
+from ._local import Launcher
 from ._types import Backend, ExecRequest, ExecResult, Layer
 
 __all__ = ["BackendName", "Capabilities", "Sandbox", "capabilities", "default_sandbox", "run"]
@@ -68,6 +69,9 @@ class Sandbox:
         image: Docker image for the docker backend.
         disable: Local layers to turn off on purpose (benchmarks, tests).
         read_paths: Extra host paths the code may read (local backend).
+        launcher: How local workers get their namespaces: ``"direct"`` (the worker makes them),
+            ``"bwrap"`` (bubblewrap makes them; for unprivileged users on hosts where only bwrap
+            may), or ``"auto"`` (direct, then bwrap if that isolates more).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class Sandbox:
         image: str | None = None,
         disable: Iterable[str] = (),
         read_paths: Iterable[str] = (),
+        launcher: Launcher = "auto",
     ) -> None:
         """Validate the options; the backend starts on first use."""
         if backend not in _BACKENDS:
@@ -102,6 +107,7 @@ class Sandbox:
         self.image = image
         self.disable = tuple(disable)
         self.read_paths = tuple(read_paths)
+        self.launcher = launcher
         self._backend: Backend | None = None
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
@@ -127,9 +133,12 @@ class Sandbox:
                 allow_unisolated=self.allow_unisolated,
                 disable=self.disable,
                 read_paths=self.read_paths,
+                launcher=self.launcher,
             )
         try:  # auto: local when it isolates, else docker, else a clear error
-            backend: Backend = LocalBackend(workers=self.workers, disable=self.disable, read_paths=self.read_paths)
+            backend: Backend = LocalBackend(
+                workers=self.workers, disable=self.disable, read_paths=self.read_paths, launcher=self.launcher
+            )
             logger.info("sandbox backend=auto chose local (layers: %s)", _on(backend.layers()))
             return backend
         except SandboxError as local_error:
@@ -139,7 +148,11 @@ class Sandbox:
                 if self.allow_unisolated:
                     logger.warning("sandbox: %s; running with partial isolation (allow_unisolated=True)", local_error)
                     return LocalBackend(
-                        workers=self.workers, allow_unisolated=True, disable=self.disable, read_paths=self.read_paths
+                        workers=self.workers,
+                        allow_unisolated=True,
+                        disable=self.disable,
+                        read_paths=self.read_paths,
+                        launcher=self.launcher,
                     )
                 raise SandboxError(
                     f"No isolated sandbox is available. Local: {local_error} Docker: {docker_error}"
@@ -342,6 +355,8 @@ class Capabilities:
     """Whether a Docker engine is reachable."""
     docker_detail: str = ""
     """Engine version, or why Docker is unavailable."""
+    launcher: str | None = None
+    """How the local workers got their namespaces: "direct" or "bwrap" (None: local unavailable)."""
 
     @property
     def auto_backend(self) -> str | None:
@@ -365,12 +380,15 @@ def capabilities() -> Capabilities:
     layers: list[Layer] = []
     missing: list[str] = []
     error = None
+    launcher = None
     try:
         probe = LocalBackend(workers=1, allow_unisolated=True)
     except SandboxError as exc:
         error = str(exc)
     else:
-        layers, missing = probe.layers(), list(probe.missing)
+        layers, missing, launcher = probe.layers(), list(probe.missing), probe.launcher
         probe.close()
     ok, detail = docker_status()
-    return Capabilities(local=layers, local_error=error, missing=missing, docker=ok, docker_detail=detail)
+    return Capabilities(
+        local=layers, local_error=error, missing=missing, docker=ok, docker_detail=detail, launcher=launcher
+    )

@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -20,16 +21,18 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .._errors import SandboxError
 from ._types import ExecRequest, ExecResult, Layer
 
-__all__ = ["REQUIRED_PROTECTIONS", "LocalBackend", "missing_protections"]
+__all__ = ["REQUIRED_PROTECTIONS", "Launcher", "LocalBackend", "bwrap_command", "missing_protections"]
 
 logger = logging.getLogger(__name__)
 
 _WORKER_SCRIPT = str(Path(__file__).with_name("_worker.py"))
+Launcher = Literal["auto", "direct", "bwrap"]
+"""How workers get their namespaces: made by the worker itself (direct), by bubblewrap, or auto."""
 _START_TIMEOUT_S = 30.0
 _REPLY_GRACE_S = 10.0
 
@@ -62,14 +65,40 @@ class _WorkerDied(Exception):
     pass
 
 
+def _python_dirs() -> list[str]:
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    dirs = set(prefixes) | {p for p in sys.path if p and any(p.startswith(x) for x in prefixes) and os.path.isdir(p)}
+    dirs |= {os.path.realpath(d) for d in dirs}
+    return sorted(d for d in dirs if os.path.isdir(d))
+
+
+def bwrap_command() -> list[str]:
+    """The bubblewrap prefix that gives a worker its namespaces when it cannot make them itself."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxError("bubblewrap (`bwrap`) is not installed; install it (apt-get install bubblewrap).")
+    cmd = [bwrap, "--unshare-user", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-pid", "--as-pid-1"]
+    cmd += ["--new-session", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    tops: tuple[str, ...] = ("/tmp", "/var/tmp", "/root", "/home")
+    covered = [top for top in tops if os.path.isdir(top) and os.path.realpath(top) == top]
+    for top in covered:
+        cmd += ["--tmpfs", top]
+    for path in _python_dirs():
+        if any(path == top or path.startswith(top + "/") for top in covered):
+            cmd += ["--ro-bind", path, path]
+    return [*cmd, "--chdir", "/", "--"]
+
+
 class _Worker:
     """One warm worker process and its pipes."""
 
     def __init__(self, options: dict[str, Any]) -> None:
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
         self.errlog = tempfile.TemporaryFile()
+        bwrap = options.get("launcher") == "bwrap"
+        prefix = bwrap_command() if bwrap else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", _WORKER_SCRIPT, str(os.getpid()), json.dumps(options)],
+            [*prefix, sys.executable, "-I", _WORKER_SCRIPT, "0" if bwrap else str(os.getpid()), json.dumps(options)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.errlog,
@@ -171,6 +200,10 @@ class LocalBackend:
         allow_unisolated: Run even when a required protection is missing (not recommended).
         disable: Layer names to turn off on purpose (for benchmarks and tests).
         read_paths: Extra paths the code may read (added to the Landlock allow list).
+        launcher: ``"direct"``: the worker makes its own namespaces (root, or unprivileged user
+            namespaces); ``"bwrap"``: bubblewrap makes them (for hosts where only bwrap may, e.g.
+            setuid bwrap or an AppArmor rule for it); ``"auto"``: direct, then bwrap if that
+            isolates more.
     """
 
     name = "local"
@@ -182,6 +215,7 @@ class LocalBackend:
         allow_unisolated: bool = False,
         disable: tuple[str, ...] = (),
         read_paths: tuple[str, ...] = (),
+        launcher: Launcher = "auto",
     ) -> None:
         """Start one worker now (to learn the layers); the others start on demand."""
         if sys.platform != "linux":
@@ -191,20 +225,24 @@ class LocalBackend:
                     "none is available. Use backend='docker', or pass allow_unisolated=True to run code "
                     "with resource limits only."
                 )
+        if launcher not in ("auto", "direct", "bwrap"):
+            raise SandboxError(f"Unknown launcher {launcher!r}; choose 'auto', 'direct' or 'bwrap'.")
+        if launcher == "bwrap" and os.geteuid() == 0:
+            raise SandboxError(
+                "launcher='bwrap' is for unprivileged users (bubblewrap would keep root's uid); as root the "
+                "worker makes its namespaces itself and drops to an unprivileged uid: use launcher='direct'."
+            )
         self.size = max(1, workers or os.cpu_count() or 1)
-        self.options = {"disable": list(disable), "read_paths": list(read_paths)}
         self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
-        first = _Worker(self.options)
+        first, self.options, self._layers, self.missing = self._first_worker(
+            {"disable": list(disable), "read_paths": list(read_paths)}, launcher
+        )
+        self.launcher = str(self.options["launcher"])
         self._all.append(first)
         self._idle.put(first)
-        self._layers = {
-            name: Layer(name, bool(v["active"]), str(v["detail"])) for name, v in first.hello["layers"].items()
-        }
-        dropped_uid = self._layers.get("unprivileged_uid", Layer("", False, "")).active and os.geteuid() == 0
-        self.missing = missing_protections(self._layers, dropped_uid=dropped_uid)
         if self.missing and not allow_unisolated:
             self.close()
             raise SandboxError(
@@ -223,6 +261,39 @@ class LocalBackend:
         if self.missing:
             logger.warning("local sandbox runs code WITHOUT: %s (allow_unisolated=True)", "; ".join(self.missing))
 
+    @staticmethod
+    def _first_worker(
+        base: dict[str, Any], launcher: Launcher
+    ) -> tuple[_Worker, dict[str, Any], dict[str, Layer], list[str]]:
+        """Start the first worker: directly, or through bubblewrap when that isolates more."""
+        order = ["direct", "bwrap"] if launcher == "auto" else [launcher]
+        if launcher == "auto" and (os.geteuid() == 0 or shutil.which("bwrap") is None):
+            order = ["direct"]
+        best: tuple[_Worker, dict[str, Any], dict[str, Layer], list[str]] | None = None
+        error: SandboxError | None = None
+        for name in order:
+            options = {**base, "launcher": name}
+            try:
+                worker = _Worker(options)
+            except SandboxError as exc:
+                error = exc
+                continue
+            layers = {k: Layer(k, bool(v["active"]), str(v["detail"])) for k, v in worker.hello["layers"].items()}
+            dropped_uid = layers.get("unprivileged_uid", Layer("", False, "")).active and os.geteuid() == 0
+            missing = missing_protections(layers, dropped_uid=dropped_uid)
+            if best is None or len(missing) < len(best[3]):
+                if best is not None:
+                    best[0].close()
+                best = (worker, options, layers, missing)
+            else:
+                worker.close()
+            if not missing:
+                break
+        if best is None:
+            assert error is not None
+            raise error
+        return best
+
     def layers(self) -> list[Layer]:
         """The protection layers the workers set up."""
         return list(self._layers.values())
@@ -233,7 +304,15 @@ class LocalBackend:
 
     def worker_dirs(self) -> list[str]:
         """Each live worker's run directory, as seen from this process (via /proc/PID/root)."""
-        return [f"/proc/{w.outer_pid}/root{w.base}" for w in self._all if w.alive()]
+        dirs = []
+        for w in self._all:
+            if w.alive():
+                try:
+                    kids = Path(f"/proc/{w.outer_pid}/task/{w.outer_pid}/children").read_text().split()
+                except OSError:
+                    kids = []
+                dirs.append(f"/proc/{kids[0] if kids else w.outer_pid}/root{w.base}")
+        return dirs
 
     def _acquire(self) -> _Worker:
         while True:

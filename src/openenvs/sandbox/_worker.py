@@ -248,6 +248,28 @@ def enter_pid_namespace(layers: Layers) -> None:
     )
 
 
+def adopt_bwrap_namespaces(layers: Layers) -> None:
+    """Launched by bubblewrap: it already made the namespaces and mounts; record them."""
+    for name, detail in (
+        ("user_namespace", "bubblewrap's user namespace (no capabilities)"),
+        ("network_namespace", "bubblewrap's empty network namespace"),
+        ("ipc_namespace", "bubblewrap's IPC namespace"),
+        ("uts_namespace", "bubblewrap's UTS namespace"),
+        ("mount_namespace", "bubblewrap's mount namespace: read-only view of /, fresh /dev and /proc"),
+        ("private_tmp", "bubblewrap tmpfs over /tmp, /var/tmp and /dev/shm"),
+        ("hidden_homes", "bubblewrap tmpfs over /root and /home, Python re-exposed read-only"),
+    ):
+        layers.mark(name, True, detail)
+    layers.pid1 = os.getpid() == 1
+    layers.mark(
+        "pid_namespace",
+        layers.pid1,
+        "worker is PID 1 of bubblewrap's PID namespace: after each run every process left is killed"
+        if layers.pid1
+        else "bubblewrap did not make the worker PID 1",
+    )
+
+
 def setup_uid(layers: Layers, skip: set[str]) -> None:
     """Pick the unprivileged uid the code runs as (root only)."""
     if "unprivileged_uid" in skip:
@@ -683,11 +705,14 @@ def main() -> None:
     os.dup2(null, 1)
     layers = Layers()
     skip = set(options.get("disable", []))
-    setup_namespaces(layers, skip)
-    if "pid_namespace" in skip:
-        layers.mark("pid_namespace", False, "disabled by the caller")
+    if options.get("launcher") == "bwrap":
+        adopt_bwrap_namespaces(layers)
     else:
-        enter_pid_namespace(layers)
+        setup_namespaces(layers, skip)
+        if "pid_namespace" in skip:
+            layers.mark("pid_namespace", False, "disabled by the caller")
+        else:
+            enter_pid_namespace(layers)
     setup_uid(layers, skip)
     if "landlock" in skip:
         layers.mark("landlock", False, "disabled by the caller")
