@@ -143,8 +143,8 @@ def extract_answer(text: str, style: AnswerStyle = "auto") -> str | None:
             if found is not None and _clean(found):
                 return _clean(found)
         return None
-    extractor = _EXTRACTORS.get(style)
-    if extractor is None:
+    chosen = _EXTRACTORS.get(style)
+    if chosen is None:
         raise ValueError(f"Unknown answer style {style!r}; use one of {', '.join(map(repr, _STYLES))}.")
-    found = extractor(text)
+    found = chosen(text)
     return _clean(found) if found is not None and _clean(found) else None

@@ -218,7 +218,7 @@ class VerifyPool:
                         elif line[0] == "error":
                             raise MissingDependency("math-verify", "math", purpose=str(line[1]))
                         elif slot in active and active[slot][0] == line[0]:
-                            results[int(line[0])] = bool(line[1])  # type: ignore[call-overload]
+                            results[int(str(line[0]))] = bool(line[1])
                             active.pop(slot)
                     if slot not in active:
                         dispatch(slot)

@@ -56,8 +56,11 @@ def main() -> None:
 
     @functools.lru_cache(maxsize=4096)
     def parse_answer(text: str) -> Any:
-        return parse("\\boxed{" + text + "}", parsing_timeout=None)  # type: ignore[arg-type]
+        return parse("\\boxed{" + text + "}", parsing_timeout=None)
 
+    # warm up: the first LaTeX parse loads the ANTLR grammar and sympy's simplifier (about a second);
+    # doing it now keeps that cost out of the first answer's time limit
+    verify(parse_answer("\\frac{1}{2} + \\sqrt{x}"), parse_answer("0.5 + x^{1/2}"), timeout_seconds=None)
     out.write('["ready"]\n')
     out.flush()
     for line in sys.stdin:

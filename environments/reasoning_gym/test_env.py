@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+rg_factory = pytest.importorskip("reasoning_gym.factory")
+
+import openenvs  # noqa: E402
+from environments.reasoning_gym.env import NO_GOLD_ANSWER, ReasoningGymEnv  # noqa: E402
+from environments.reasoning_gym.specs import EXCLUDED, specs  # noqa: E402
+from openenvs import ConfigError  # noqa: E402
+from openenvs._spec import ENV_ID_RE  # noqa: E402
+
+NAMES = sorted(set(rg_factory.DATASETS) - set(EXCLUDED))
+
+
+def test_every_dataset_has_an_id_and_the_tag():
+    ids = {s.id for s in specs()}
+    assert ids == {f"rg/{name}-v0" for name in NAMES}
+    assert all(ENV_ID_RE.match(i) for i in ids)
+    listed = {s.id for s in openenvs.list_envs(tags=["reasoning-gym"])}
+    assert listed == ids
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dataset_plays_with_its_own_scorer(name):
+    env = openenvs.make(f"rg/{name}-v0", size=4)
+    obs, info = env.reset(seed=0)
+    assert obs.messages[0].role == "system" and "<answer>" in obs.messages[0].content
+    assert obs.messages[-1].content == env.task.metadata["entry"]["question"]
+    has_gold = env.task.answer is not None
+    assert has_gold == (name not in NO_GOLD_ANSWER)  # catches a reasoning-gym upgrade changing this
+    if has_gold:
+        result = env.step(env.oracle())
+        assert result.reward == 1.0 and result.info["correct"] is True
+        env.reset(seed=0)
+    result = env.step("I don't know.")
+    assert result.reward < 1.0 and result.terminated
+
+
+def test_config_fields_are_kwargs():
+    env = openenvs.make("rg/basic_arithmetic-v0", min_terms=2, max_terms=2, seed=5)
+    env.reset(seed=1)
+    assert env.dataset.config.max_terms == 2 and env.dataset.seed == 5
+    first = env.task.prompt
+    again = openenvs.make("rg/basic_arithmetic-v0", min_terms=2, max_terms=2, seed=5)
+    again.reset(seed=1)
+    assert again.task.prompt == first
+    with pytest.raises(ConfigError, match="did you mean `max_terms`"):
+        openenvs.make("rg/basic_arithmetic-v0", max_term=3)
+    with pytest.raises(ConfigError, match="Did you mean basic_arithmetic"):
+        ReasoningGymEnv(dataset="basic_arithmetc")
+    bad = openenvs.make("rg/basic_arithmetic-v0", min_terms=5, max_terms=2)
+    with pytest.raises(ConfigError, match="rejected the config"):
+        bad.reset(seed=0)
