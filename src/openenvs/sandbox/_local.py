@@ -372,6 +372,8 @@ class LocalBackend:
 def _result(reply: dict[str, Any], backend: str) -> ExecResult:
     if "exit_code" not in reply:
         return ExecResult.failure(str(reply.get("error", "the worker sent no result")), backend=backend)
+    if reply["exit_code"] == 125 and reply["stderr"].startswith("openenvs sandbox set-up failed"):
+        return ExecResult.failure(reply["stderr"][-2000:], backend=backend)
     return ExecResult(
         stdout=reply["stdout"],
         stderr=reply["stderr"],

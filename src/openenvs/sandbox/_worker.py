@@ -503,6 +503,8 @@ def prepare_child_interpreter() -> None:
     _CHILD_PATH[:] = [p for p in sys.path if p and os.path.realpath(p).startswith(prefixes)]
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"})
+    # One BLAS/OpenMP thread: threads count against the process limit and each reserves address space.
+    os.environ.update(dict.fromkeys(["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"], "1"))
 
 
 def _exec_code(req: dict[str, Any], work: str) -> int:
@@ -545,6 +547,10 @@ def supervise(layers: Layers, req: dict[str, Any], work: str, io_dir: str) -> di
         os.kill(child, signal.SIGKILL)
     _, status, usage = os.wait4(child, 0)
     duration = time.perf_counter() - start
+    try:  # the child's own session/process group, in case no other layer reaches a leftover
+        os.killpg(child, signal.SIGKILL)
+    except OSError:
+        pass
     _sweep(layers)
     return {
         "duration_s": duration,
