@@ -110,3 +110,20 @@ def test_openenvs_mcp_serves_over_http():
 def test_unreachable_server_says_what_to_do():
     with pytest.raises(Exception, match="Could not connect to the MCP server"):
         MCPClient([sys.executable, "-c", "import sys; sys.exit(3)"], timeout=30).connect()
+
+
+def test_any_env_is_served_as_reset_and_step():
+    import json
+
+    with MCPClient([*CLI, "mcp", "math/arithmetic-v1"], env=ENV, cwd=str(ROOT), timeout=120) as client:
+        assert sorted(t.name for t in client.list_tools()) == ["reset", "step"]
+        opening = json.loads(client.call("reset", {"seed": 3}))
+        question = opening["messages"][-1]["content"]
+        import openenvs
+
+        local = openenvs.make("math/arithmetic-v1")
+        local.reset(seed=3)
+        assert question == local.task.prompt
+        result = json.loads(client.call("step", {"action": f"\\boxed{{{local.task.answer}}}"}))
+        assert result["reward"] == 1.0 and result["terminated"] is True
+        assert client.call("step", {"action": "again"}).startswith("Error: tool `step` raised ResetNeeded")

@@ -23,7 +23,7 @@ def mcp_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind with --transport http."),
     port: int = typer.Option(8765, "--port", help="Port to bind with --transport http (the endpoint is /mcp)."),
 ) -> None:
-    """Serve an environment's tools over MCP (after resetting it to one episode)."""
+    """Serve an environment over MCP: a tool env's tools (reset to one episode), or `reset`/`step` for any other env."""
     from .._api import make
     from ..tools._mcp import serve_env
 

@@ -40,6 +40,7 @@ __all__ = [
     "ToolEnvConfig",
     "build_mcp_server",
     "environment_factory",
+    "episode_tools",
     "format_result",
     "messages_for_template",
     "parse_python_calls",
@@ -51,7 +52,7 @@ __all__ = [
     "truncate",
 ]
 
-_MCP_NAMES = {"MCPClient", "build_mcp_server", "serve_env"}
+_MCP_NAMES = {"MCPClient", "build_mcp_server", "episode_tools", "serve_env"}
 
 
 def __getattr__(name: str) -> Any:
@@ -61,4 +62,4 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from ._mcp import MCPClient, build_mcp_server, serve_env
+    from ._mcp import MCPClient, build_mcp_server, episode_tools, serve_env

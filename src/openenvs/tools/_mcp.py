@@ -25,7 +25,7 @@ from ._tool import Tool
 if TYPE_CHECKING:
     from .._env import Env
 
-__all__ = ["MCPClient", "build_mcp_server", "serve_env"]
+__all__ = ["MCPClient", "build_mcp_server", "episode_tools", "serve_env"]
 
 logger = logging.getLogger(__name__)
 
@@ -206,21 +206,58 @@ class MCPClient:
         self.close()
 
 
-def build_mcp_server(env: Env, *, name: str | None = None) -> Any:
-    """An MCP low-level `Server` that lists `env`'s tools and runs calls through its toolbox.
+def episode_tools(env: Env) -> list[Tool]:
+    """Two tools that play any env: ``reset(seed, index)`` and ``step(action)``, answering in JSON.
 
-    `env` must be a `ToolEnv` (anything with ``toolbox``) and already reset to the episode whose
-    state the tools should act on. Tool errors come back as results with ``is_error`` set.
+    This is how an env without tools of its own is served over MCP.
+    """
+    import json
+
+    def reset(seed: int | None = None, index: int | None = None) -> str:
+        """Start an episode and return its opening messages.
+
+        Args:
+            seed: Seed of the episode (picks the task).
+            index: Task index, instead of one drawn from the seed.
+        """
+        obs, info = env.reset(seed=seed, options={"index": index} if index is not None else None)
+        return json.dumps({**obs.to_dict(), "info": info}, default=str)
+
+    def step(action: str) -> str:
+        """Send the policy's reply; returns the new messages, reward and whether the episode ended.
+
+        Args:
+            action: The assistant message text.
+        """
+        obs, reward, terminated, truncated, info = env.step(action)
+        data = {
+            "messages": [m.to_dict() for m in obs.messages],
+            "reward": reward,
+            "terminated": terminated,
+            "truncated": truncated,
+            "info": info,
+        }
+        return json.dumps(data, default=str)
+
+    return [Tool(reset), Tool(step)]
+
+
+def build_mcp_server(env: Env, *, name: str | None = None) -> Any:
+    """An MCP low-level `Server` for `env`.
+
+    A tool env (anything with a ``toolbox``, reset to the episode whose state the tools act on)
+    is served as its tools; any other env as the two tools of :func:`episode_tools`
+    (``reset`` and ``step``). Tool errors come back as results with ``is_error`` set.
     """
     _import_mcp()
     import mcp_types as types
     from mcp.server.lowlevel import Server
 
+    from ._tool import ToolBox
+
     toolbox = getattr(env, "toolbox", None)
     if toolbox is None:
-        raise OpenEnvsError(
-            f"{type(env).__name__} has no tools to serve; `openenvs mcp` serves tool envs (subclasses of ToolEnv)."
-        )
+        toolbox = ToolBox(episode_tools(env), max_result_chars=None)
 
     async def list_tools(ctx: Any, params: Any) -> Any:
         return types.ListToolsResult(
