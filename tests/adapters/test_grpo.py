@@ -15,7 +15,7 @@ import torch  # noqa: E402
 import openenvs  # noqa: E402
 from openenvs import EnvSpec  # noqa: E402
 from openenvs._models import tiny_model_dir  # noqa: E402
-from openenvs.trl import correct_reward, env_reward, for_grpo, format_reward, make_rows  # noqa: E402
+from openenvs.trl import correct_reward, env_reward, for_grpo, format_reward, make_rows, tool_answer_reward  # noqa: E402
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 torch.set_num_threads(1)
@@ -132,38 +132,34 @@ def test_grpo_trains_on_a_tool_env(tiny, tmp_path):
     from openenvs.trl import chatml_tool_template
 
     kwargs = for_grpo("tools/calculator-v1", n=8, seed=0)
-    factory = kwargs["environment_factory"]
-    tools = factory()
-    tools.reset(**kwargs["train_dataset"][0])
-    names = [n for n in dir(type(tools)) if not n.startswith("_") and n not in ("reset", "env_id", "env_kwargs")]
-    assert names  # the env's tools became methods
     tokenizer = AutoTokenizer.from_pretrained(tiny)
     tokenizer.chat_template = chatml_tool_template()
-    trainer = GRPOTrainer(
-        model=tiny, args=_config(tmp_path, max_completion_length=16), processing_class=tokenizer, **kwargs
-    )
+    config = _config(tmp_path, max_completion_length=16, max_tool_calling_iterations=1)
+    trainer = GRPOTrainer(model=tiny, args=config, processing_class=tokenizer, **kwargs)
     trainer.train()
     logs = [entry for entry in trainer.state.log_history if "reward" in entry]
     assert len(logs) == 2 and "tools/call_frequency" in logs[0]
+    assert any(key.startswith("rewards/") and "TRLEnv" in key for key in logs[0])  # the env's checker scored it
 
 
-def test_tool_methods_drive_the_env():
-    from openenvs.trl import tool_class
-
-    cls = tool_class("tools/calculator-v1")
+def test_tool_rows_drive_the_same_episode_as_the_prompt():
+    kwargs = for_grpo("tools/calculator-v1", n=4, seed=1)
+    row = kwargs["train_dataset"][2]
+    tools = kwargs["environment_factory"]()
+    assert tools.reset(**row) is None  # the prompt is already in the row
+    assert tools._messages()[-1]["content"] == row["prompt"][-1]["content"]
     env = openenvs.make("tools/calculator-v1")
-    env.reset(seed=5)
+    env.reset(seed=row["seed"])
     oracle = env.oracle()
-    tools = cls()
-    tools.reset(env_id="tools/calculator-v1", env_kwargs="{}", env_seed=5)
     while oracle is not None and getattr(oracle, "tool_calls", None):
-        call = oracle.tool_calls[0]
-        out = getattr(tools, call.name)(**json.loads(call.function.arguments))
-        assert isinstance(out, str) and not out.startswith("Error")
+        for call in oracle.tool_calls:
+            out = getattr(tools, call.name)(**json.loads(call.function.arguments))
+            assert isinstance(out, str) and not out.startswith("Error")
         env.step(oracle)
         oracle = env.oracle()
-    reward, info = tools._finish(oracle if isinstance(oracle, str) else (oracle.content or ""))
-    assert reward == 1.0 and info["correct"] is True
+    answer = oracle if isinstance(oracle, str) else (oracle.content or "")
+    assert tool_answer_reward(completions=[[{"role": "assistant", "content": answer}]], environments=[tools]) == [None]
+    assert tools.get_reward() == 1.0
 
 
 def test_grpo_trains_on_a_multi_turn_env_with_env_mask(tiny, tmp_path):
@@ -179,3 +175,20 @@ def test_grpo_trains_on_a_multi_turn_env_with_env_mask(tiny, tmp_path):
     assert any(0 in m for m in out["env_mask"])  # a wrong guess gets an env reply, masked out
     trainer.train()
     assert trainer.state.global_step == 2
+
+
+def test_slow_verdicts_are_scored_in_parallel_with_the_same_results():
+    from openenvs.trl import EnvScorer
+
+    env = openenvs.make("math/arithmetic-v1", difficulty=3)
+    seeds = list(range(40))
+    answers = []
+    for seed in seeds:
+        env.reset(seed=seed)
+        answers.append(f"\\boxed{{{env.task.answer + (seed % 2)}}}")
+    cols = (["math/arithmetic-v1"] * 40, ['{"difficulty": 3}'] * 40, seeds)
+    inline = EnvScorer(workers=1).score_batch(answers, *cols)
+    threaded = EnvScorer(workers=4, slow_s=-1.0)  # treat every verdict as slow
+    assert threaded.score_batch(answers, *cols) == inline
+    assert [r for r, _ in inline] == [float(s % 2 == 0) for s in seeds]
+    threaded.close()

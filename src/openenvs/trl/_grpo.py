@@ -4,7 +4,8 @@
 
 - single-turn envs: a dataset of prompts with ``env_id``/``env_kwargs``/``env_seed`` columns and
   reward functions that score each completion through the env (correctness and format apart);
-- tool envs: TRL's ``environment_factory`` (the env's tools become methods, the env scores the end);
+- tool envs: TRL's ``environment_factory`` (``openenvs.tools.environment_factory``: the env's tools
+  become methods, the env's checker scores the end);
 - other multi-turn envs: a ``rollout_func`` that plays the episode turn by turn with an env mask.
 
 With a :class:`~openenvs.verify.Curriculum`, the prompts are drawn at the curriculum's current
@@ -21,7 +22,7 @@ import numpy as np
 
 from .._api import make, spec
 from .._errors import ConfigError, MissingDependency
-from ._rewards import correct_reward, default_scorer, env_reward, format_reward
+from ._rewards import correct_reward, default_scorer, env_reward, format_reward, tool_answer_reward
 
 if TYPE_CHECKING:
     from ..verify import Curriculum
@@ -140,17 +141,21 @@ def for_grpo(
     if "tools" in kinds:
         if kinds != {"tools"}:
             raise ConfigError(f"Tool envs train through TRL's environment_factory and cannot be mixed with {kinds - {'tools'}} envs.")
-        from ._tools import tool_class
+        from ..tools import environment_factory
 
+        # TRL calls reset(**row); the tool env picks its episode from `seed`.
+        dataset = dataset.add_column("seed", [r["env_seed"] for r in rows])
         if len(items) == 1:
-            factory: Any = tool_class(*items[0])
+            factory: Any = environment_factory(items[0][0], **items[0][1])
         else:  # TRL routes each row to its env by the `environment` column
-            factory = {f"{i}:{env_id}": tool_class(env_id, kwargs) for i, (env_id, kwargs) in enumerate(items)}
+            factory = {f"{i}:{env_id}": environment_factory(env_id, **kwargs) for i, (env_id, kwargs) in enumerate(items)}
             index = {(env_id, json.dumps(kwargs, sort_keys=True)): i for i, (env_id, kwargs) in enumerate(items)}
             dataset = dataset.add_column(
                 "environment", [f"{index[(r['env_id'], r['env_kwargs'])]}:{r['env_id']}" for r in rows]
             )
-        return {"train_dataset": dataset, "reward_funcs": [env_reward], "environment_factory": factory}
+        # The env's checker scores each rollout through the class's get_reward (a reward column TRL adds);
+        # tool_answer_reward first hands it the model's final answer.
+        return {"train_dataset": dataset, "reward_funcs": [tool_answer_reward], "environment_factory": factory}
     if "multi-turn" in kinds:
         from ._multiturn import make_rollout_func
 

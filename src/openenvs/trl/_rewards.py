@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._api import make
@@ -29,6 +32,7 @@ __all__ = [
     "env_reward",
     "format_reward",
     "lenient_correct_reward",
+    "tool_answer_reward",
 ]
 
 logger = logging.getLogger(__name__)
@@ -52,25 +56,37 @@ def completion_text(completion: Any) -> str:
 class EnvScorer:
     """Scores (row, completion) pairs through cached env instances and remembers recent results.
 
+    Cheap verdicts (a regex, a fast-path number compare) run inline; once scoring proves slow
+    (a sandboxed unit test, a math-verify call in the env's worker pool), a batch is scored by a
+    thread pool, each thread with its own env instances, so the waits overlap.
+
     Args:
         cache_size: How many (row, completion) verdicts to keep, so several reward functions
             scoring the same batch step each completion once.
+        workers: Threads for slow batches; 1 scores everything inline.
+        slow_s: Mean seconds per verdict above which a batch goes to the thread pool.
     """
 
-    def __init__(self, cache_size: int = 8192) -> None:
+    def __init__(self, cache_size: int = 8192, workers: int = 8, slow_s: float = 0.01) -> None:
         """Start with no envs and an empty verdict cache."""
-        self._envs: dict[tuple[str, str], Env] = {}
+        self._envs: dict[tuple[int, str, str], Env] = {}
         self._verdicts: OrderedDict[tuple[str, str, int, str], tuple[float, dict[str, Any]]] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._mean_s = 0.0
+        self._pool: ThreadPoolExecutor | None = None
+        self.workers = workers
+        self.slow_s = slow_s
         self.outcomes: list[tuple[str, float]] = []
         """(env_id, correct-or-reward) of every newly scored completion; consumers (a curriculum) drain it."""
 
     def env(self, env_id: str, kwargs_json: str) -> Env:
-        """The cached env for `env_id` with these (JSON-encoded) kwargs."""
-        key = (env_id, kwargs_json)
-        if key not in self._envs:
-            self._envs[key] = make(env_id, **json.loads(kwargs_json or "{}"))
-        return self._envs[key]
+        """Return this thread's cached env for `env_id` with these (JSON-encoded) kwargs."""
+        key = (threading.get_ident(), env_id, kwargs_json)
+        env = self._envs.get(key)
+        if env is None:
+            env = self._envs[key] = make(env_id, **json.loads(kwargs_json or "{}"))
+        return env
 
     def score(
         self, env_id: str, kwargs_json: str, seed: int, text: str, *, record: bool = True
@@ -80,20 +96,24 @@ class EnvScorer:
         With `record`, the outcome is appended to :attr:`outcomes` (for a curriculum).
         """
         key = (env_id, kwargs_json, int(seed), text)
-        hit = self._verdicts.get(key)
-        if hit is not None:
-            self._verdicts.move_to_end(key)
-            return hit
+        with self._lock:
+            hit = self._verdicts.get(key)
+            if hit is not None:
+                self._verdicts.move_to_end(key)
+                return hit
+        started = time.perf_counter()
         env = self.env(env_id, kwargs_json)
         env.reset(seed=int(seed))
         result = env.step(text)
         verdict = (float(result.reward), dict(result.info))
-        self._verdicts[key] = verdict
-        if len(self._verdicts) > self._cache_size:
-            self._verdicts.popitem(last=False)
-        correct = verdict[1].get("correct")
-        if record:
-            self.outcomes.append((env_id, float(correct) if correct is not None else verdict[0]))
+        self._mean_s = 0.9 * self._mean_s + 0.1 * (time.perf_counter() - started)
+        with self._lock:
+            self._verdicts[key] = verdict
+            if len(self._verdicts) > self._cache_size:
+                self._verdicts.popitem(last=False)
+            correct = verdict[1].get("correct")
+            if record:
+                self.outcomes.append((env_id, float(correct) if correct is not None else verdict[0]))
         return verdict
 
     def score_batch(
@@ -106,13 +126,21 @@ class EnvScorer:
         record: bool = True,
     ) -> list[tuple[float, dict[str, Any]]]:
         """Score every completion of a TRL batch against its row's episode."""
-        return [
-            self.score(eid, kw, seed, completion_text(c), record=record)
+        items = [
+            (eid, kw, seed, completion_text(c))
             for c, eid, kw, seed in zip(completions, env_id, env_kwargs, env_seed, strict=True)
         ]
+        if self.workers > 1 and len(items) > 1 and self._mean_s > self.slow_s:
+            if self._pool is None:  # kept for the scorer's life, so each thread keeps its env instances
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="openenvs-score")
+            return list(self._pool.map(lambda item: self.score(*item, record=record), items))
+        return [self.score(*item, record=record) for item in items]
 
     def close(self) -> None:
-        """Close the cached envs."""
+        """Close the cached envs and the thread pool."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for env in self._envs.values():
             env.close()
         self._envs.clear()
@@ -128,7 +156,8 @@ def default_scorer() -> EnvScorer:
 
 def _verdicts(completions: Sequence[Any], kwargs: dict[str, Any]) -> list[tuple[float, dict[str, Any]]] | None:
     if "environments" in kwargs and kwargs["environments"] is not None:  # tool envs via environment_factory
-        return [env._finish(completion_text(c)) for env, c in zip(kwargs["environments"], completions, strict=True)]
+        finals = [env._finish(completion_text(c)) for env, c in zip(kwargs["environments"], completions, strict=True)]
+        return [v if isinstance(v, tuple) else (float(v), {}) for v in finals]
     if "env_return" in kwargs:  # multi-turn episodes already played by the rollout function
         return [(float(r), dict(i)) for r, i in zip(kwargs["env_return"], kwargs["env_info"], strict=True)]
     missing = [c for c in ("env_id", "env_kwargs", "env_seed") if c not in kwargs]
@@ -221,3 +250,15 @@ def lenient_correct_reward(*, completions: Sequence[Any], **kwargs: Any) -> list
     lenient = [_lenient(eid, kw) for eid, kw in zip(kwargs["env_id"], kwargs["env_kwargs"], strict=True)]
     verdicts = _DEFAULT.score_batch(completions, kwargs["env_id"], lenient, kwargs["env_seed"], record=False)
     return [float(info["correct"]) if info.get("correct") is not None else reward for reward, info in verdicts]
+
+
+def tool_answer_reward(*, completions: Sequence[Any], environments: Sequence[Any] | None = None, **kwargs: Any) -> list[float | None]:
+    """Hand each rollout's final answer to its tool env; returns None (the env's ``get_reward`` column scores it).
+
+    For TRL's ``environment_factory`` classes from ``openenvs.tools.environment_factory``: TRL adds
+    their ``get_reward`` as a reward column after the reward functions, so recording the answer
+    here lets the env's checker judge it. Without environments, every value is None.
+    """
+    for env, completion in zip(environments or [], completions, strict=False):
+        env._finish(completion_text(completion))
+    return [None] * len(completions)
