@@ -19,14 +19,14 @@ from ._rewards import (
     env_reward,
     format_reward,
     lenient_correct_reward,
+    tool_answer_reward,
 )
-from ._tools import EnvTools, chatml_tool_template, tool_class
+from ._tools import chatml_tool_template
 
 __all__ = [
     "CurriculumCallback",
     "EnvScorer",
     "EnvSource",
-    "EnvTools",
     "chatml_tool_template",
     "completion_text",
     "correct_reward",
@@ -38,5 +38,5 @@ __all__ = [
     "lenient_correct_reward",
     "make_rollout_func",
     "make_rows",
-    "tool_class",
+    "tool_answer_reward",
 ]
