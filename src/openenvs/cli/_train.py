@@ -124,7 +124,7 @@ def demo_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of LoRA init, sampling and prompts."),
     minutes: float = typer.Option(10.0, "--minutes", help="Training time budget."),
     max_steps: int = typer.Option(30, "--max-steps", help="Optimizer steps (the budget may stop earlier)."),
-    threads: int = typer.Option(1, "--threads", help="torch threads; 1 is fastest on a shared 2-core machine."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads (default: the idle cores, at least 1)."),
     output_dir: str = typer.Option("runs/demo", "--output-dir", "-o", help="Where the report and adapter go."),
     model: str | None = typer.Option(None, "--model", help="Model folder (default: bundled SmolLM2-135M-Instruct)."),
 ) -> None:
@@ -136,7 +136,7 @@ def demo_cmd(
     config = DemoConfig(seed=seed, minutes=minutes, max_steps=max_steps, threads=threads, output_dir=output_dir, model=model)
     console.print(
         f"[bold]openenvs demo[/]: GRPO + LoRA on {config.env} (curriculum {config.levels}), "
-        f"{config.prompts_per_step}x{config.num_generations} completions/step, {config.threads} torch thread(s)"
+        f"{config.prompts_per_step}x{config.num_generations} completions/step, max {config.max_completion_length} tokens"
     )
     result = run_demo(config, callbacks=[_step_table_callback()])
     from rich.table import Table
