@@ -153,8 +153,12 @@ class Tool:
 
     @property
     def spec(self) -> ToolSpec:
-        """The `ToolSpec` offered to the model."""
-        return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
+        """The `ToolSpec` offered to the model (built once)."""
+        cached: ToolSpec | None = self.__dict__.get("_spec")
+        if cached is None:
+            cached = ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
+            self._spec = cached
+        return cached
 
     def __get__(self, instance: Any, owner: type | None = None) -> Tool:
         """Bind a tool defined as a method to its instance (so ``env.my_tool`` is a bound Tool)."""
@@ -336,6 +340,7 @@ class ToolBox:
         """Index `tools` by name; a duplicate name raises ValueError."""
         self.tools: dict[str, Tool] = {}
         self.max_result_chars = max_result_chars
+        self._specs: list[ToolSpec] | None = None
         for item in tools:
             self.add(item)
 
@@ -345,12 +350,15 @@ class ToolBox:
         if wrapped.name in self.tools:
             raise ValueError(f"Two tools are named {wrapped.name!r}; give one a different name with @tool(name=...).")
         self.tools[wrapped.name] = wrapped
+        self._specs = None
         return wrapped
 
     @property
     def specs(self) -> list[ToolSpec]:
         """The `ToolSpec` of every tool, in insertion order."""
-        return [t.spec for t in self.tools.values()]
+        if self._specs is None:
+            self._specs = [t.spec for t in self.tools.values()]
+        return list(self._specs)
 
     def __contains__(self, name: object) -> bool:
         return name in self.tools
