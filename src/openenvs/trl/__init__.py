@@ -11,6 +11,8 @@ from ._curriculum import CurriculumCallback
 from ._evaluate import evaluate_rows
 from ._grpo import EnvSource, for_grpo, make_rows
 from ._multiturn import make_rollout_func
+from ._ppo import PPOTrainer
+from ._ppo_config import PPOConfig
 from ._rewards import (
     EnvScorer,
     completion_text,
@@ -27,6 +29,8 @@ __all__ = [
     "CurriculumCallback",
     "EnvScorer",
     "EnvSource",
+    "PPOConfig",
+    "PPOTrainer",
     "chatml_tool_template",
     "completion_text",
     "correct_reward",
