@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from openenvs import EnvConfig, Message, MultiTurnConfig, MultiTurnEnv, Score, SingleTurnEnv, Task, Turn
+from openenvs.sandbox import default_sandbox
 from openenvs.verify._code import TestReport, extract_code, run_io_cases, run_unit_tests
 
 from ._data import load_humaneval, load_problems
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 RewardMode = Literal["fraction", "all_or_nothing"]
+SandboxBackend = Literal["auto", "local", "docker"]
 
 
 class CodeConfig(EnvConfig):
@@ -51,6 +53,10 @@ class CodeConfig(EnvConfig):
     )
     timeout_s: float = Field(default=3.0, gt=0, le=60, description="Seconds allowed per test (or per stdin case).")
     memory_mb: int = Field(default=512, ge=64, le=16384, description="Address-space limit of the program, in MiB.")
+    sandbox_backend: SandboxBackend = Field(
+        default="auto",
+        description="Sandbox backend that runs the code: 'auto' (local if it isolates, else docker), 'local' or 'docker'.",
+    )
 
 
 def _reward(report: TestReport, mode: RewardMode) -> float:
@@ -113,8 +119,9 @@ class PythonTestsEnv(_ProblemSet, SingleTurnEnv[CodeConfig]):
         code = extract_code(text)
         if code is None:
             return None
+        box = default_sandbox(self.config.sandbox_backend)
         return run_unit_tests(
-            code, task.answer, per_test_timeout=self.config.timeout_s, memory_mb=self.config.memory_mb
+            code, task.answer, sandbox=box, per_test_timeout=self.config.timeout_s, memory_mb=self.config.memory_mb
         )
 
     def score(self, text: str, task: Task) -> Score:
@@ -149,7 +156,10 @@ class StdioEnv(_ProblemSet, SingleTurnEnv[CodeConfig]):
         code = extract_code(text)
         report = None
         if code is not None:
-            report = run_io_cases(code, task.answer, timeout=self.config.timeout_s, memory_mb=self.config.memory_mb)
+            box = default_sandbox(self.config.sandbox_backend)
+            report = run_io_cases(
+                code, task.answer, sandbox=box, timeout=self.config.timeout_s, memory_mb=self.config.memory_mb
+            )
         return _verdict(report, self.config.reward_mode, len(task.answer))
 
     def oracle(self) -> str | None:
@@ -178,6 +188,10 @@ class PythonTestsRetryConfig(MultiTurnConfig):
     timeout_s: float = Field(default=3.0, gt=0, le=60, description="Seconds allowed per test.")
     memory_mb: int = Field(default=512, ge=64, le=16384, description="Address-space limit of the program, in MiB.")
     feedback_failures: int = Field(default=3, ge=1, le=20, description="How many failing tests the feedback shows.")
+    sandbox_backend: SandboxBackend = Field(
+        default="auto",
+        description="Sandbox backend that runs the code: 'auto' (local if it isolates, else docker), 'local' or 'docker'.",
+    )
 
 
 class PythonTestsRetryEnv(_ProblemSet, MultiTurnEnv[PythonTestsRetryConfig]):  # type: ignore[misc]
@@ -201,7 +215,10 @@ class PythonTestsRetryEnv(_ProblemSet, MultiTurnEnv[PythonTestsRetryConfig]):  #
         code = extract_code(message.content or "")
         report = None
         if code is not None:
-            report = run_unit_tests(code, task.answer, per_test_timeout=cfg.timeout_s, memory_mb=cfg.memory_mb)
+            box = default_sandbox(cfg.sandbox_backend)
+            report = run_unit_tests(
+                code, task.answer, sandbox=box, per_test_timeout=cfg.timeout_s, memory_mb=cfg.memory_mb
+            )
         verdict = _verdict(report, cfg.reward_mode, len(task.answer))
         attempt = self.turn  # 0 for the first attempt
         last = attempt + 1 >= cfg.max_turns
@@ -225,6 +242,10 @@ class HumanEvalConfig(EnvConfig):
 
     timeout_s: float = Field(default=10.0, gt=0, le=120, description="Seconds for the problem's test function.")
     memory_mb: int = Field(default=1024, ge=64, le=16384, description="Address-space limit of the program, in MiB.")
+    sandbox_backend: SandboxBackend = Field(
+        default="auto",
+        description="Sandbox backend that runs the code: 'auto' (local if it isolates, else docker), 'local' or 'docker'.",
+    )
 
 
 class HumanEvalEnv(SingleTurnEnv[HumanEvalConfig]):
@@ -270,7 +291,11 @@ class HumanEvalEnv(SingleTurnEnv[HumanEvalConfig]):
         report = None
         if program is not None:
             report = run_unit_tests(
-                program, [task.answer], per_test_timeout=self.config.timeout_s, memory_mb=self.config.memory_mb
+                program,
+                [task.answer],
+                sandbox=default_sandbox(self.config.sandbox_backend),
+                per_test_timeout=self.config.timeout_s,
+                memory_mb=self.config.memory_mb,
             )
         verdict = _verdict(report, "all_or_nothing", 1)
         return Score(

@@ -220,3 +220,13 @@ def test_bwrap_launcher() -> None:
         assert not box.run("import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)").ok
         r = box.run("import os, time\nif os.fork() == 0:\n    time.sleep(30)\nprint('parent')")
         assert r.ok and r.duration_s < 5
+
+
+def test_env_var_opts_the_shared_sandbox_into_unisolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openenvs.sandbox import _api
+
+    monkeypatch.setenv("OPENENVS_ALLOW_UNISOLATED", "1")
+    box = _api._default_sandbox("local", False)
+    assert box.allow_unisolated is True
+    monkeypatch.delenv("OPENENVS_ALLOW_UNISOLATED")
+    assert _api._default_sandbox("local", False).allow_unisolated is False

@@ -287,7 +287,12 @@ _DEFAULTS: dict[tuple[str, bool], Sandbox] = {}
 _DEFAULTS_LOCK = threading.Lock()
 
 
+ALLOW_UNISOLATED_ENV = "OPENENVS_ALLOW_UNISOLATED"
+"""Set to 1 to let the shared sandboxes (`run`, `default_sandbox`, the code envs) run unisolated code."""
+
+
 def _default_sandbox(backend: BackendName, allow_unisolated: bool) -> Sandbox:
+    allow_unisolated = allow_unisolated or os.environ.get(ALLOW_UNISOLATED_ENV) == "1"
     key = (backend, allow_unisolated)
     with _DEFAULTS_LOCK:
         if key not in _DEFAULTS:
@@ -300,7 +305,8 @@ def _default_sandbox(backend: BackendName, allow_unisolated: bool) -> Sandbox:
 def default_sandbox(backend: BackendName = "auto") -> Sandbox:
     """The process-wide shared `Sandbox` for `backend` (what `run` and the code envs use).
 
-    It starts on first use and stops at interpreter exit; do not close it yourself.
+    It starts on first use and stops at interpreter exit; do not close it yourself. It refuses
+    to run unisolated code unless the environment variable ``OPENENVS_ALLOW_UNISOLATED=1`` is set.
     """
     return _default_sandbox(backend, False)
 

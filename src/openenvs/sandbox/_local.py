@@ -249,7 +249,8 @@ class LocalBackend:
                 "The local sandbox cannot isolate code here: missing "
                 + "; ".join(self.missing)
                 + ". Run `openenvs doctor` for details, install bubblewrap/enable user namespaces, use "
-                "backend='docker', or pass allow_unisolated=True to run anyway."
+                "backend='docker', or pass allow_unisolated=True (or set OPENENVS_ALLOW_UNISOLATED=1 for the shared "
+                "sandbox the code envs use) to run anyway."
             )
         off = [layer.name for layer in self._layers.values() if not layer.active]
         logger.info(
