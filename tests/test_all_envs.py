@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import openenvs
-from openenvs.testing import check_env
+from openenvs.testing import check_env, check_oracle
 
 SPECS = openenvs.list_envs()
 
@@ -25,17 +25,33 @@ def _builtin_ids() -> set[str]:
 BUILTIN = _builtin_ids()
 
 
+def _make_or_skip(spec):
+    """Make the env; skip (with the env's own message) when its default data lives on a hub we cannot reach."""
+    try:
+        env = openenvs.make(spec.id)
+        env.reset(seed=0)
+    except openenvs.ConfigError as exc:
+        if "cannot be reached" in str(exc):
+            pytest.skip(f"needs data from the network, which tests never download: {exc}")
+        raise
+    return env
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
 def test_check_env(spec):
+    _make_or_skip(spec).close()
     check_env(spec.id, cross_process=spec.id in BUILTIN)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
 def test_oracle_tops_and_garbage_does_not(spec):
-    env = openenvs.make(spec.id)
+    env = _make_or_skip(spec)
     try:
         assert hasattr(env, "oracle"), f"{spec.id}: built-in envs define oracle() so the top reward is testable"
         low, high = spec.reward_range
+        check_oracle(env, seeds=range(3))
+        if "abstention" in spec.tags:
+            return  # declining to act is the right answer here, so "garbage" text is not wrong
         for seed in range(3):
             for garbage in ("", "I don't know.", "\\boxed{}"):
                 env.reset(seed=seed)
