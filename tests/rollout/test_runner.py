@@ -51,7 +51,9 @@ def test_oracle_episodes_carry_full_provenance(tmp_path):
     # each episode gets its own, reproducible sampling seed
     seeds = [t.sampling.seed for t in result.trajectories]
     assert len(set(seeds)) == 6
-    again = Runner(FunctionPolicy(solve, name="oracle"), sampling=sampling).run(make_episodes(ARITH, 6, env_kwargs={"difficulty": 3}))
+    again = Runner(FunctionPolicy(solve, name="oracle"), sampling=sampling).run(
+        make_episodes(ARITH, 6, env_kwargs={"difficulty": 3})
+    )
     assert [t.sampling.seed for t in again.trajectories] == seeds
     assert [t.messages for t in again.trajectories] == [t.messages for t in result.trajectories]
 
@@ -181,7 +183,9 @@ def test_tool_parser_none_keeps_plain_text():
 def test_structured_tool_calls_from_policy_are_used_directly():
     def agent(messages, tools):
         if messages[-1].role != "tool":
-            return Message(role="assistant", content=None, tool_calls=[ToolCall.create("calculate", {"expression": "2+2"})])
+            return Message(
+                role="assistant", content=None, tool_calls=[ToolCall.create("calculate", {"expression": "2+2"})]
+            )
         return f"\\boxed{{{messages[-1].content}}}"
 
     (t,) = Runner(FunctionPolicy(agent)).run(make_episodes("tools/calculator-v1", 1)).trajectories
@@ -214,6 +218,7 @@ def test_pass_at_k_and_summary(tmp_path):
     assert pass_at_k(5, 2, 2) == pytest.approx(1 - 3 / 10)
     with pytest.raises(ValueError, match="0 <= c <= n"):
         pass_at_k(2, 3, 1)
+
     # seeds 0,2 always right; odd seeds right only on sample 0
     def policy(messages, tools):
         return solve(messages, tools)
@@ -223,7 +228,11 @@ def test_pass_at_k_and_summary(tmp_path):
         if t.seed % 2 and t.sample == 1:
             t.correct, t.reward = False, 0.0
     for level in (1, 2):
-        trajs += Runner(FunctionPolicy(policy)).run(make_episodes(ARITH, 2, samples=2, env_kwargs={"difficulty": level + 1})).trajectories
+        trajs += (
+            Runner(FunctionPolicy(policy))
+            .run(make_episodes(ARITH, 2, samples=2, env_kwargs={"difficulty": level + 1}))
+            .trajectories
+        )
     summary = summarize(trajs)
     row = summary["envs"][ARITH]
     assert row["episodes"] == 16 and row["samples"] == 2

@@ -6,6 +6,7 @@ The server (SmolLM2-135M-Instruct from the bundled GGUF) starts once per test se
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 
 import httpx
@@ -16,9 +17,14 @@ from openenvs.rollout import OpenAIPolicy, Runner, SamplingParams, ServerError, 
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
-CONVO = [Message(role="system", content="Answer briefly."), Message(role="user", content="What is 2 + 3? Put it in \\boxed{}.")]
+CONVO = [
+    Message(role="system", content="Answer briefly."),
+    Message(role="user", content="What is 2 + 3? Put it in \\boxed{}."),
+]
 # Forces a Hermes tool call, so a 135M model takes the tool path deterministically (vLLM structured outputs).
-CALL_REGEX = r'<tool_call>\n\{"name": "calculate", "arguments": \{"expression": "[1-9][0-9]? [+*] [1-9][0-9]?"\}\}\n</tool_call>'
+CALL_REGEX = (
+    r'<tool_call>\n\{"name": "calculate", "arguments": \{"expression": "[1-9][0-9]? [+*] [1-9][0-9]?"\}\}\n</tool_call>'
+)
 
 
 def test_token_ids_and_logprobs_are_what_the_server_returned(vllm_server, smollm2_dir):
@@ -80,7 +86,9 @@ def test_fallback_without_vllm_extras(vllm_server):
 
 def test_unknown_model_and_dead_server_give_clear_errors(vllm_server):
     with pytest.raises(ServerError, match="HTTP 404"):
-        asyncio.run(OpenAIPolicy(vllm_server.base_url, "no-such-model").generate(CONVO, [], SamplingParams(max_tokens=4)))
+        asyncio.run(
+            OpenAIPolicy(vllm_server.base_url, "no-such-model").generate(CONVO, [], SamplingParams(max_tokens=4))
+        )
     dead = OpenAIPolicy("http://127.0.0.1:9", "m", max_retries=1)
     with pytest.raises(ServerError, match="Is the server running"):
         asyncio.run(dead.generate(CONVO, [], SamplingParams(max_tokens=4)))
@@ -106,7 +114,7 @@ def test_multi_turn_tool_episode_completes(vllm_server, tmp_path):
         if message["role"] == "tool":
             expr = json.loads(t.messages[t.messages.index(message) - 1]["tool_calls"][0]["function"]["arguments"])
             assert message["content"] == str(eval(expr["expression"]))  # noqa: S307 - regex-forced digits and + *
-    for before, after in zip(t.steps, t.steps[1:]):
+    for before, after in itertools.pairwise(t.steps):
         # each turn's prompt extends the last one: the model's own tokens are kept in the history
         assert after.prompt_token_ids[: len(before.prompt_token_ids)] == before.prompt_token_ids
         assert len(after.completion_token_ids) == len(after.logprobs) > 0

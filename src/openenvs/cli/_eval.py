@@ -14,9 +14,12 @@ __all__ = ["eval_cmd", "register", "serve_model_cmd"]
 
 
 def _console() -> Any:
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # piped output (logs, CI) gets a wide table instead of rich's 80-column default
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def _first_served_model(base_url: str) -> str:
@@ -42,7 +45,9 @@ def _policy(model: str | None, base_url: str | None, backend: str, api_key: str 
     return HFPolicy(model)
 
 
-def _episodes(env_ids: list[str], n: int, samples: int, seed: int, kwargs: dict[str, Any], difficulty: str | None) -> list[Any]:
+def _episodes(
+    env_ids: list[str], n: int, samples: int, seed: int, kwargs: dict[str, Any], difficulty: str | None
+) -> list[Any]:
     from ..rollout import make_episodes
 
     if not difficulty:
@@ -52,7 +57,9 @@ def _episodes(env_ids: list[str], n: int, samples: int, seed: int, kwargs: dict[
     except ValueError:
         raise ValueError(f"--difficulty takes comma-separated integers such as 1,2,3; got {difficulty!r}") from None
     return [
-        e for level in levels for e in make_episodes(env_ids, n, samples=samples, seed=seed, env_kwargs={**kwargs, "difficulty": level})
+        e
+        for level in levels
+        for e in make_episodes(env_ids, n, samples=samples, seed=seed, env_kwargs={**kwargs, "difficulty": level})
     ]
 
 
@@ -73,7 +80,12 @@ def _print_summary(summary: dict[str, Any], wall_s: float, out: Path) -> None:
         values = [env, level, str(row["episodes"]), f(row["mean_reward"]), f(row["accuracy"]), f(row.get("pass@1"))]
         if samples > 1:
             values.append(f(row.get(f"pass@{samples}")))
-        return [*values, f"{row['mean_turns']:.1f}", f"{row['mean_completion_tokens']:.0f}", f"{row['episode_wall_s']:.2f}"]
+        return [
+            *values,
+            f"{row['mean_turns']:.1f}",
+            f"{row['mean_completion_tokens']:.0f}",
+            f"{row['episode_wall_s']:.2f}",
+        ]
 
     for env_id, row in summary["envs"].items():
         levels = summary["difficulty"].get(env_id, {})
@@ -90,19 +102,36 @@ def _print_summary(summary: dict[str, Any], wall_s: float, out: Path) -> None:
 
 def eval_cmd(
     env_ids: list[str] = typer.Argument(..., help="Environment ids, e.g. math/arithmetic-v1."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model folder/name (local) or served model name (with --base-url). Default: bundled SmolLM2-135M-Instruct."),
-    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000 (vLLM)."),
-    backend: str = typer.Option("hf", "--backend", help="Local backend without --base-url: hf (transformers) or vllm (offline engine)."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Model folder/name (local) or served model name (with --base-url). Default: bundled SmolLM2-135M-Instruct.",
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000 (vLLM)."
+    ),
+    backend: str = typer.Option(
+        "hf", "--backend", help="Local backend without --base-url: hf (transformers) or vllm (offline engine)."
+    ),
     n: int = typer.Option(16, "-n", help="Tasks per environment (seeds seed..seed+n-1)."),
     samples: int = typer.Option(1, "--samples", "-k", help="Attempts per task; pass@k is reported when > 1."),
     concurrency: int = typer.Option(16, "--concurrency", "-c", help="Episodes in flight at once."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default runs/eval-<time>); rerun with the same folder to resume."),
-    temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature (default 0 for one sample, 1.0 for several)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output folder (default runs/eval-<time>); rerun with the same folder to resume."
+    ),
+    temperature: float | None = typer.Option(
+        None, "--temperature", help="Sampling temperature (default 0 for one sample, 1.0 for several)."
+    ),
     top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Most tokens generated per turn."),
     seed: int = typer.Option(0, "--seed", help="First env seed; also seeds sampling."),
-    difficulty: str | None = typer.Option(None, "--difficulty", help="Sweep levels, e.g. 1,2,3 (envs with a `difficulty` setting)."),
-    kwargs: str = typer.Option("{}", "--kwargs", help='Env keyword arguments as JSON, e.g. \'{"format_reward": 0.1}\'.'),
+    difficulty: str | None = typer.Option(
+        None, "--difficulty", help="Sweep levels, e.g. 1,2,3 (envs with a `difficulty` setting)."
+    ),
+    kwargs: str = typer.Option(
+        "{}", "--kwargs", help="Env keyword arguments as JSON, e.g. '{\"format_reward\": 0.1}'."
+    ),
     max_turns: int = typer.Option(32, "--max-turns", help="Safety cap on turns per episode."),
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds before an episode is abandoned."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="Bearer token for the server."),
@@ -112,7 +141,9 @@ def eval_cmd(
     from ..rollout import Runner, SamplingParams, write_report
 
     if model and base_url is None and not Path(model).exists() and "/" not in model:
-        raise ValueError(f"--model {model!r} is not a folder; pass a local model folder, or --base-url for a served model.")
+        raise ValueError(
+            f"--model {model!r} is not a folder; pass a local model folder, or --base-url for a served model."
+        )
     try:
         env_kwargs = json.loads(kwargs)
     except json.JSONDecodeError as exc:
@@ -144,7 +175,9 @@ def eval_cmd(
     if result.skipped:
         console.print(f"resumed: {result.skipped} episodes were already finished in {out_dir}")
     if result.errors:
-        console.print(f"[yellow]{len(result.errors)} episodes failed[/] (see {out_dir / 'errors.jsonl'}); rerun to retry them")
+        console.print(
+            f"[yellow]{len(result.errors)} episodes failed[/] (see {out_dir / 'errors.jsonl'}); rerun to retry them"
+        )
     write_report(result.trajectories, out_dir, wall_s=wall, title=f"openenvs eval: {', '.join(env_ids)}")
     from ..rollout import summarize
 
@@ -154,7 +187,9 @@ def eval_cmd(
 
 
 def serve_model_cmd(
-    model: Path | None = typer.Option(None, "--model", "-m", help="Model folder (default: bundled SmolLM2-135M-Instruct)."),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Model folder (default: bundled SmolLM2-135M-Instruct)."
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", "-p", help="TCP port."),
     name: str | None = typer.Option(None, "--name", help="Served model name (default: smollm2, or the folder name)."),

@@ -38,6 +38,7 @@ ToolParser = Callable[[str], list[ToolCall]]
 
 ToolParserName = Literal["auto", "none"]
 
+
 def _call_block(call: ToolCall) -> str:
     try:
         args: Any = call.parsed_arguments()

@@ -63,6 +63,7 @@ class HFPolicy(LocalPolicy):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model: Any
         if model is None:
             from .._models import default_model_dir
 
@@ -70,7 +71,9 @@ class HFPolicy(LocalPolicy):
         if isinstance(model, (str, Path)):
             name = str(model)
             path = Path(model)
-            torch_dtype = getattr(torch, dtype) if dtype else (torch.float32 if self.device == "cpu" else torch.bfloat16)
+            torch_dtype = (
+                getattr(torch, dtype) if dtype else (torch.float32 if self.device == "cpu" else torch.bfloat16)
+            )
             self.model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype, local_files_only=True)
             self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(name, local_files_only=True)
             if revision is None and path.is_dir():
@@ -84,7 +87,9 @@ class HFPolicy(LocalPolicy):
         self.model.to(self.device).eval()
         import transformers
 
-        self._info = ModelInfo(name=name, revision=revision, backend="hf", backend_version=f"transformers {transformers.__version__}")
+        self._info = ModelInfo(
+            name=name, revision=revision, backend="hf", backend_version=f"transformers {transformers.__version__}"
+        )
         eos = self.model.generation_config.eos_token_id
         eos_ids = eos if isinstance(eos, list) else [eos]
         if self.tokenizer.eos_token_id is not None:
@@ -127,10 +132,15 @@ class HFPolicy(LocalPolicy):
         with self._lock, torch.inference_mode():
             if p.seed is not None:
                 torch.manual_seed(p.seed)
-            out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device), **kwargs)
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device), **kwargs
+            )
         new = out.sequences[:, width:].cpu()
         logprobs = recorder.finish(new).cpu()
-        return [self._to_generation(prompts[row], new[row].tolist(), logprobs[row].tolist(), p) for row in range(len(prompts))]
+        return [
+            self._to_generation(prompts[row], new[row].tolist(), logprobs[row].tolist(), p)
+            for row in range(len(prompts))
+        ]
 
     def _to_generation(self, prompt: list[int], ids: list[int], logprobs: list[float], p: SamplingParams) -> Generation:
         end = next((i + 1 for i, tok in enumerate(ids) if tok in self._eos), None)
@@ -139,7 +149,11 @@ class HFPolicy(LocalPolicy):
         if end is None and p.stop and any(s in text for s in p.stop):
             cut = min(text.index(s) + len(s) for s in p.stop if s in text)
             stop_end = next(
-                (i + 1 for i in range(len(ids)) if len(self.tokenizer.decode(ids[: i + 1], skip_special_tokens=True)) >= cut),
+                (
+                    i + 1
+                    for i in range(len(ids))
+                    if len(self.tokenizer.decode(ids[: i + 1], skip_special_tokens=True)) >= cut
+                ),
                 len(ids),
             )
             end, finish = stop_end, "stop"

@@ -52,7 +52,9 @@ class LocalPolicy:
     tokenizer: Any
     _info: ModelInfo
 
-    def __init__(self, *, tool_format: ToolFormat = "auto", max_batch_size: int = 32, batch_wait_s: float = 0.005) -> None:
+    def __init__(
+        self, *, tool_format: ToolFormat = "auto", max_batch_size: int = 32, batch_wait_s: float = 0.005
+    ) -> None:
         """Set up the batcher; `batch_wait_s` is how long the first request of a batch waits for company."""
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
@@ -132,7 +134,7 @@ class LocalPolicy:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, _, future), result in zip(live, results):
+            for (_, _, future), result in zip(live, results, strict=True):
                 if not future.done():
                     future.set_result(result)
 

@@ -63,7 +63,9 @@ class OpenAIPolicy:
     ) -> None:
         """Configure the client; no request is made until the first `generate`."""
         if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r} (e.g. http://127.0.0.1:8000)")
+            raise ValueError(
+                f"base_url must start with http:// or https://, got {base_url!r} (e.g. http://127.0.0.1:8000)"
+            )
         root = base_url.rstrip("/")
         self.root = root[: -len("/v1")] if root.endswith("/v1") else root
         self.model = model
@@ -74,6 +76,7 @@ class OpenAIPolicy:
         self._timeout_s = timeout_s
         self._max_connections = max_connections
         self._client: Any = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
         self._dropped: set[str] = set()
         self._tools_in_template: bool | None = None
         self._backend_version: str | None = None
@@ -91,12 +94,18 @@ class OpenAIPolicy:
         )
 
     def _http(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._client_loop is not loop:
+            self._client = None  # made in another (finished) event loop: its connections cannot be reused
         if self._client is None:
+            self._client_loop = loop
             try:
                 import httpx
             except ImportError as exc:
                 raise MissingDependency("httpx", "vllm", "OpenAIPolicy") from exc
-            limits = httpx.Limits(max_connections=self._max_connections, max_keepalive_connections=self._max_connections)
+            limits = httpx.Limits(
+                max_connections=self._max_connections, max_keepalive_connections=self._max_connections
+            )
             self._client = httpx.AsyncClient(timeout=self._timeout_s, limits=limits, headers=self._headers)
         return self._client
 
@@ -208,9 +217,9 @@ class OpenAIPolicy:
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
-        if self._client is not None:
+        if self._client is not None and self._client_loop is asyncio.get_running_loop():
             await self._client.aclose()
-            self._client = None
+        self._client = None
 
 
 def _parse_choice(data: dict[str, Any]) -> Generation:

@@ -97,26 +97,27 @@ def _plot(trajectories: Sequence[Trajectory], summary: dict[str, Any], path: Pat
     by_env: dict[str, list[float]] = defaultdict(list)
     for t in trajectories:
         by_env[t.env_id].append(t.reward)
-    left.hist(list(by_env.values()), bins=11, label=list(by_env), stacked=False)
+    values = [r for rs in by_env.values() for r in rs]
+    low, high = min(0.0, min(values)), max(1.0, max(values))
+    left.hist(list(by_env.values()), bins=10, range=(low, high), label=list(by_env))
     left.set_title("Reward distribution")
     left.set_xlabel("episode reward")
     left.set_ylabel("episodes")
     left.legend(fontsize=7)
     width = 0.8 / max(1, len(summary["envs"]))
+    ticks: set[int] = set()
     for i, env_id in enumerate(summary["envs"]):
-        levels = summary["difficulty"].get(env_id)
-        if levels:
-            xs = [level + i * width for level in levels]
-            ys = [row["accuracy"] if row["accuracy"] is not None else row["mean_reward"] for row in levels.values()]
-            label = env_id
-        else:
-            row = summary["envs"][env_id]
-            xs, ys, label = [i * width], [row["accuracy"] if row["accuracy"] is not None else row["mean_reward"]], env_id
-        right.bar(xs, ys, width=width, label=label)
+        levels = summary["difficulty"].get(env_id) or {0: summary["envs"][env_id]}
+        xs = [level + (i - (len(summary["envs"]) - 1) / 2) * width for level in levels]
+        ys = [row["accuracy"] if row["accuracy"] is not None else row["mean_reward"] for row in levels.values()]
+        bars = right.bar(xs, ys, width=width, label=env_id)
+        right.bar_label(bars, labels=[f"{y:.2f}" for y in ys], fontsize=7)
+        ticks.update(levels)
+    right.set_xticks(sorted(ticks))
     right.set_title("Accuracy by difficulty")
     right.set_xlabel("difficulty level")
     right.set_ylabel("accuracy (mean reward if no verdict)")
-    right.set_ylim(0, 1)
+    right.set_ylim(0, 1.1)
     right.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -147,7 +148,11 @@ def _html_table(rows: dict[str, dict[str, Any]], first: str) -> str:
 
 
 def write_report(
-    trajectories: Sequence[Trajectory], out_dir: str | Path, *, wall_s: float | None = None, title: str = "openenvs eval"
+    trajectories: Sequence[Trajectory],
+    out_dir: str | Path,
+    *,
+    wall_s: float | None = None,
+    title: str = "openenvs eval",
 ) -> dict[str, Path]:
     """Write summary.json, report.png (reward distribution, accuracy by difficulty) and report.html.
 

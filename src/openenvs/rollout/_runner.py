@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._env import Env
-from .._types import Message, Observation, ToolSpec
+from .._types import Message, ToolSpec
 from ._chat import ToolParser, ToolParserName, resolve_tool_parser
 from ._record import SamplingRecord, StepRecord, Trajectory, collect_versions, to_json
 from ._store import TrajectoryStore, iter_trajectories
@@ -99,7 +99,7 @@ class Runner:
 
     Example:
         >>> from openenvs.rollout import FunctionPolicy
-        >>> runner = Runner(FunctionPolicy(lambda m, t: "\\\\boxed{0}"))
+        >>> runner = Runner(FunctionPolicy(lambda messages, tools: "42"))
         >>> result = runner.run(make_episodes("math/arithmetic-v1", 2))
         >>> len(result.trajectories)
         2
@@ -159,14 +159,19 @@ class Runner:
             queue.put_nowait(episode)
         bar = _Progress(len(todo), skipped) if self.progress else None
         try:
-            workers = [asyncio.create_task(self._worker(queue, store, finished, errors, bar)) for _ in range(min(self.concurrency, max(1, len(pending))))]
+            workers = [
+                asyncio.create_task(self._worker(queue, store, finished, errors, bar))
+                for _ in range(min(self.concurrency, max(1, len(pending))))
+            ]
             await asyncio.gather(*workers)
         finally:
             if bar is not None:
                 bar.close()
             if store is not None:
                 store.close()
-            await self.policy.aclose()
+            close = getattr(self.policy, "aclose", None)
+            if close is not None:  # clients are bound to this event loop; they reopen on next use
+                await close()
         if store is not None and skipped:
             ids = {t.id for t in finished}
             earlier = [t for t in iter_trajectories(store.out_dir) if t.id in wanted and t.id not in ids]
@@ -174,7 +179,11 @@ class Runner:
         order = {e.id: i for i, e in enumerate(todo)}
         finished.sort(key=lambda t: order.get(t.id, len(order)))
         return RolloutResult(
-            trajectories=finished, errors=errors, skipped=skipped, wall_s=time.perf_counter() - start, out_dir=self.out_dir
+            trajectories=finished,
+            errors=errors,
+            skipped=skipped,
+            wall_s=time.perf_counter() - start,
+            out_dir=self.out_dir,
         )
 
     def _manifest(self) -> dict[str, Any]:
@@ -215,7 +224,9 @@ class Runner:
             for env in envs.values():
                 env.close()
 
-    async def _attempt(self, episode: EpisodeSpec, envs: dict[str, Env]) -> tuple[Trajectory | None, dict[str, Any] | None]:
+    async def _attempt(
+        self, episode: EpisodeSpec, envs: dict[str, Env]
+    ) -> tuple[Trajectory | None, dict[str, Any] | None]:
         error: dict[str, Any] = {}
         for attempt in range(self.retries + 1):
             key = episode.env_id + to_json(episode.env_kwargs)
@@ -230,7 +241,14 @@ class Runner:
                 error = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
                 if key in envs:  # the env may be mid-episode or broken: make a fresh one
                     envs.pop(key).close()
-            logger.warning("episode %s (%s seed %d) try %d: %s", episode.id, episode.env_id, episode.seed, attempt + 1, error["message"])
+            logger.warning(
+                "episode %s (%s seed %d) try %d: %s",
+                episode.id,
+                episode.env_id,
+                episode.seed,
+                attempt + 1,
+                error["message"],
+            )
         return None, {"id": episode.id, **episode.model_dump(mode="json"), **error, "tries": self.retries + 1}
 
     def _episode_seed(self, episode: EpisodeSpec) -> int:
@@ -288,7 +306,9 @@ class Runner:
             prompt_tokens=sum(s.prompt_tokens for s in steps),
             completion_tokens=sum(s.completion_tokens for s in steps),
             model=model,
-            sampling=SamplingRecord(**{**self.sampling.model_dump(), "seed": sampling_seed, "extra": to_json(self.sampling.extra)}),
+            sampling=SamplingRecord(
+                **{**self.sampling.model_dump(), "seed": sampling_seed, "extra": to_json(self.sampling.extra)}
+            ),
             versions=collect_versions(model),
             started_at=started,
             wall_s=time.perf_counter() - t0,
@@ -319,7 +339,13 @@ def _make_env(episode: EpisodeSpec) -> Env:
 
 
 def _step_record(
-    turn: int, gen: Generation, reward: float, terminated: bool, truncated: bool, info: dict[str, Any], generate_s: float
+    turn: int,
+    gen: Generation,
+    reward: float,
+    terminated: bool,
+    truncated: bool,
+    info: dict[str, Any],
+    generate_s: float,
 ) -> StepRecord:
     return StepRecord(
         turn=turn,
@@ -342,7 +368,14 @@ class _Progress:
     """A rich progress bar showing finished episodes and the running mean reward."""
 
     def __init__(self, total: int, done: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
             TextColumn("[bold]rollouts"),

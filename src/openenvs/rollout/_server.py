@@ -176,13 +176,17 @@ class VLLMServer:
         env.pop("PYTHONPATH", None)
         cmd = self.command()
         logger.warning("Starting vLLM on %s serving %s (log: %s)...", self.base_url, self.model_path, log_path)
-        self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.process = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 tail = log_path.read_text(errors="replace")[-3000:]
                 self.stop()
-                raise OpenEnvsError(f"vLLM server exited with code {self.process.returncode if self.process else '?'}:\n{tail}")
+                raise OpenEnvsError(
+                    f"vLLM server exited with code {self.process.returncode if self.process else '?'}:\n{tail}"
+                )
             try:
                 with urllib.request.urlopen(self.base_url + "/health", timeout=2) as response:
                     if response.status == 200:
@@ -215,5 +219,7 @@ class VLLMServer:
     def __enter__(self) -> VLLMServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

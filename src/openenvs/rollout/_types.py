@@ -116,9 +116,9 @@ class FunctionPolicy:
 
     Example:
         >>> import asyncio
-        >>> policy = FunctionPolicy(lambda messages, tools: "\\\\boxed{4}")
+        >>> policy = FunctionPolicy(lambda messages, tools: "42")
         >>> asyncio.run(policy.generate([], [], SamplingParams())).text
-        '\\\\boxed{4}'
+        '42'
     """
 
     def __init__(self, fn: PolicyFn, name: str = "function") -> None:

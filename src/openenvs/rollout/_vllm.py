@@ -56,7 +56,9 @@ class VLLMPolicy(LocalPolicy):
             revision = weights_revision(path)
         self.llm = vllm.LLM(model=str(model), **engine_kwargs)
         self.tokenizer = self.llm.get_tokenizer()
-        self._info = ModelInfo(name=str(model), revision=revision, backend="vllm", backend_version=f"vllm {vllm.__version__}")
+        self._info = ModelInfo(
+            name=str(model), revision=revision, backend="vllm", backend_version=f"vllm {vllm.__version__}"
+        )
 
     def _batch_key(self, params: SamplingParams) -> Any:
         return None  # every request carries its own sampling parameters
@@ -78,10 +80,10 @@ class VLLMPolicy(LocalPolicy):
         ]
         outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in prompts], sampling, use_tqdm=False)
         result = []
-        for prompt, out in zip(prompts, outputs):
+        for prompt, out in zip(prompts, outputs, strict=True):
             completion = out.outputs[0]
             ids = list(completion.token_ids)
-            logprobs = [float(step[tok].logprob) for step, tok in zip(completion.logprobs or [], ids)]
+            logprobs = [float(step[tok].logprob) for step, tok in zip(completion.logprobs or [], ids, strict=False)]
             result.append(
                 Generation(
                     text=completion.text,
