@@ -230,3 +230,14 @@ def test_env_var_opts_the_shared_sandbox_into_unisolated(monkeypatch: pytest.Mon
     assert box.allow_unisolated is True
     monkeypatch.delenv("OPENENVS_ALLOW_UNISOLATED")
     assert _api._default_sandbox("local", False).allow_unisolated is False
+
+
+def test_multiprocessing_works_and_shared_memory_is_emptied(sb: Sandbox) -> None:
+    code = "import multiprocessing as mp\nwith mp.Pool(2) as pool:\n    print(pool.map(abs, [-1, -2, 3]))"
+    assert sb.run(code, timeout=10).stdout == "[1, 2, 3]\n"
+    box = Sandbox(backend="local", workers=1)
+    try:
+        assert box.run("open('/dev/shm/note', 'w').write('x')\nprint('ok')").stdout == "ok\n"
+        assert box.run("import os\nprint(os.listdir('/dev/shm'))").stdout == "[]\n"
+    finally:
+        box.close()

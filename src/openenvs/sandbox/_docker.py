@@ -125,7 +125,13 @@ class DockerBackend:
             self.client.images.get(image)
         except Exception:  # docker.errors.ImageNotFound
             logger.info("pulling sandbox image %s", image)
-            self.client.images.pull(image)
+            try:
+                self.client.images.pull(image)
+            except Exception as exc:  # docker.errors.APIError, no network
+                raise SandboxError(
+                    f"Docker image {image!r} is not present and could not be pulled ({exc}). "
+                    f"Pull it first (`docker pull {image}`) or pass image= to an image that has `python`."
+                ) from None
 
     def layers(self) -> list[Layer]:
         """The container's protections (all on by construction)."""

@@ -322,6 +322,23 @@ def _rmtree(path: str) -> None:
         pass
 
 
+def _empty_dir(path: str) -> None:
+    """Delete everything inside `path` (the worker's private /dev/shm) but keep `path`."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        full = os.path.join(path, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            _rmtree(full)
+        else:
+            try:
+                os.unlink(full)
+            except OSError:
+                pass
+
+
 def _mkdtemp(parent: str, prefix: str, mode: int = 0o700) -> str:
     while True:
         path = os.path.join(parent, prefix + os.urandom(6).hex())
@@ -371,6 +388,8 @@ def handle(layers: Layers, base: str, req: dict[str, Any], counter: int) -> dict
         return report
     finally:
         _rmtree(run_dir)
+        if layers.status.get("private_tmp", {}).get("active"):
+            _empty_dir("/dev/shm")
 
 
 def main() -> None:

@@ -394,6 +394,8 @@ def build_landlock_ruleset(layers: Layers, base: str) -> None:
     rules = [(p, read | (execute if p in layers.exec_paths else 0)) for p in layers.read_paths]
     rules += [(p, read | write | ((1 << 14) if abi >= 3 else 0)) for p in ("/dev/null", "/dev/zero")]
     rules.append((base, fs_all))
+    if layers.status.get("private_tmp", {}).get("active") and os.path.isdir("/dev/shm"):
+        rules.append(("/dev/shm", fs_all))  # private per worker, emptied after each run (multiprocessing needs it)
     for path, access in rules:
         try:
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
