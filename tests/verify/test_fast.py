@@ -141,3 +141,50 @@ def test_agrees_with_math_verify_on_random_numbers():
         assert verdict == expected, f"pred={pred!r} gold={gold!r}: fast path {verdict}, math-verify {expected}"
         checked += 1
     assert checked > 40
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "expected"),
+    [
+        (r"\{3, -3\}", r"\{-3,3\}", True),
+        (r"\{1, 2, 2\}", r"\{2, 1\}", True),
+        ("(1, 2)", "(1,2)", True),
+        ("(2, 3)", "(1, 2)", False),
+        ("(2, 1)", "(1, 2)", None),  # a reversed pair is a tuple, not an interval: math-verify decides
+        (r"[0, \frac{1}{2})", "[0, 1/2)", True),
+        ("(1,2,3)", "(1,3,2)", False),
+        ("(1, 2]", "(1, 2)", None),  # different shapes: math-verify decides
+        (r"(1, 2)", r"\{1, 2\}", None),
+        ("(1,234)", "(1, 234)", None),  # thousands separator or pair: math-verify decides
+        ("[0, 0.5)", "[0, 1/2)", None),
+        (r"\text{yes}", r"\text{ yes}", None),
+        (r"\text{yes}", r"\text{yes}", True),
+    ],
+)
+def test_structures_and_identical_answers(pred, gold, expected):
+    assert fast_equal(pred, gold) is expected
+
+
+def test_structures_agree_with_math_verify():
+    math_verify = pytest.importorskip("math_verify")
+    rng = random.Random(2)
+    for _ in range(40):
+        shape = rng.choice(["set", "()", "[]", "[)"])
+        gold_values = [rng.randint(-5, 5) for _ in range(2 if shape != "()" else rng.choice([2, 3]))]
+        pred_values = list(gold_values) if rng.random() < 0.5 else [v + rng.choice([0, 1]) for v in gold_values]
+        if rng.random() < 0.3:
+            pred_values.reverse()
+
+        def write(values, shape=shape):
+            inner = ", ".join(str(v) for v in values)
+            return f"\\{{{inner}\\}}" if shape == "set" else f"{shape[0]}{inner}{shape[1]}"
+
+        pred, gold = write(pred_values), write(gold_values)
+        verdict = fast_equal(pred, gold)
+        if verdict is None:  # reversed or empty intervals go to math-verify
+            assert shape != "set" and len(gold_values) == 2
+            continue
+        expected = math_verify.verify(
+            math_verify.parse("\\boxed{" + gold + "}"), math_verify.parse("\\boxed{" + pred + "}")
+        )
+        assert verdict == expected, f"pred={pred!r} gold={gold!r}"

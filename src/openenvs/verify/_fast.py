@@ -2,8 +2,9 @@ r"""The fast path of `math_equal`: plain numbers and small exact expressions, no
 
 An answer is read as a :class:`Num` when it is an integer (``1,234`` allowed), a decimal, a fraction
 (``3/4``, ``\frac{3}{4}``, ``\dfrac34``), a percentage (``12.5\%``) or a short expression of integers
-and fractions with ``+ - * / ^`` and parentheses. Anything else (symbols, roots, sets, units, mixed
-numbers, implicit products) is left to math-verify.
+and fractions with ``+ - * / ^`` and parentheses. Sets, tuples and intervals of exact numbers are
+compared element by element, and identical answers (up to whitespace) are equal. Anything else
+(symbols, roots, units, mixed numbers, implicit products, decimals inside sets) is left to math-verify.
 
 The comparison follows math-verify's rules for the same inputs, so that both paths give the same
 verdict: exact values compare exactly; when a decimal is involved both sides are rounded to
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-__all__ = ["Num", "fast_equal", "parse_number"]
+__all__ = ["Num", "fast_equal", "parse_number", "parse_structure"]
 
 _MAX_LEN = 200
 _MAX_EXPONENT = 64
@@ -242,6 +243,61 @@ def _is_integer_typed(num: Num) -> bool:
     return num.kind != "float" and num.value.denominator == 1
 
 
+_OPENERS = {"\\{": "set", "(": "(", "[": "["}
+_THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$")
+
+
+def _split_top(inner: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for pos, char in enumerate(inner):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(inner[start:pos])
+            start = pos + 1
+    parts.append(inner[start:])
+    return parts
+
+
+def parse_structure(text: str) -> tuple[str, list[Fraction]] | None:
+    r"""Read a set, tuple or interval of exact numbers: ``\{1, 2\}``, ``(3, -4)``, ``[0, \frac12)``.
+
+    Returns ``(shape, values)`` where shape is ``"set"`` or the bracket pair (``"()"``, ``"[)"``, ...),
+    or None when `text` is anything else, or when an element is a decimal (left to math-verify).
+
+    Example:
+        >>> parse_structure(r"\{3, -3\}")
+        ('set', [Fraction(3, 1), Fraction(-3, 1)])
+    """
+    if len(text) > _MAX_LEN:
+        return None
+    text = _normalize(text)
+    if text.startswith("\\{") and text.endswith("\\}"):
+        shape, inner = "set", text[2:-2]
+    elif len(text) >= 2 and text[0] in "([" and text[-1] in ")]":
+        shape, inner = text[0] + text[-1], text[1:-1]
+    else:
+        return None
+    if _THOUSANDS.match(inner.strip()):
+        return None
+    parts = _split_top(inner)
+    if len(parts) < 2 or (shape not in ("set", "()") and len(parts) != 2):
+        return None
+    values = []
+    for part in parts:
+        if "." in part or "%" in part:
+            return None  # decimals inside structures follow sympy's float rules: leave them to math-verify
+        num = parse_number(part)
+        if num is None or num.kind == "float" or num.percent is not None:
+            return None
+        values.append(num.value)
+    if shape != "set" and len(values) == 2 and values[0] >= values[1]:
+        return None  # empty, one-point or reversed interval (or a pair?): sympy's reading decides
+    return shape, values
+
+
 def fast_equal(pred: str, gold: str) -> bool | None:
     r"""Compare two answers on the fast path; None when either is outside it.
 
@@ -253,10 +309,19 @@ def fast_equal(pred: str, gold: str) -> bool | None:
         >>> fast_equal("x + 1", "2") is None
         True
     """
+    if pred.split() == gold.split() and pred.strip():
+        return True  # math-verify compares the normalized strings too, so identical answers always match
     a, b = parse_number(pred), parse_number(gold)
-    if a is None or b is None:
+    if a is not None and b is not None:
+        return num_equal(a, b)
+    if a is not None or b is not None:
         return None
-    return num_equal(a, b)
+    sa, sb = parse_structure(pred), parse_structure(gold)
+    if sa is None or sb is None or sa[0] != sb[0]:
+        return None
+    if sa[0] == "set":
+        return set(sa[1]) == set(sb[1])
+    return sa[1] == sb[1]
 
 
 def num_equal(a: Num, b: Num) -> bool:
