@@ -227,7 +227,7 @@ def test_worker_killed_mid_run_is_a_failed_result(box: Sandbox) -> None:
 
 
 def test_nothing_left_after_many_runs(box: Sandbox) -> None:
-    n = 1000 if box.backend.name == "local" else 20
+    n = 2000 if box.backend.name == "local" else 20
     programs = [
         "print(sum(range(100)))",
         "import os\nif os.fork() == 0:\n    import time; time.sleep(30)\nprint(1)",

@@ -219,12 +219,10 @@ class LocalBackend:
     ) -> None:
         """Start one worker now (to learn the layers); the others start on demand."""
         if sys.platform != "linux":
-            if not allow_unisolated:
-                raise SandboxError(
-                    f"The local sandbox isolates code with Linux namespaces, Landlock and seccomp; on {sys.platform} "
-                    "none is available. Use backend='docker', or pass allow_unisolated=True to run code "
-                    "with resource limits only."
-                )
+            raise SandboxError(
+                f"The local sandbox is built on Linux namespaces, Landlock and seccomp and does not run on "
+                f"{sys.platform}. Use backend='docker' (Docker Desktop) instead."
+            )
         if launcher not in ("auto", "direct", "bwrap"):
             raise SandboxError(f"Unknown launcher {launcher!r}; choose 'auto', 'direct' or 'bwrap'.")
         if launcher == "bwrap" and os.geteuid() == 0:
