@@ -143,6 +143,10 @@ class Runner:
         """Run the episodes; with `out_dir`, skip those an earlier run finished."""
         start = time.perf_counter()
         todo = list(episodes)
+        from .._api import spec
+
+        for env_id in sorted({e.env_id for e in todo}):
+            spec(env_id)  # unknown ids fail here, before any model time is spent
         store = TrajectoryStore(self.out_dir, parquet=self.parquet) if self.out_dir is not None else None
         done: set[str] = set()
         if store is not None:
@@ -231,8 +235,8 @@ class Runner:
         for attempt in range(self.retries + 1):
             key = episode.env_id + to_json(episode.env_kwargs)
             try:
-                if key not in envs:
-                    envs[key] = await asyncio.to_thread(_make_env, episode)
+                if key not in envs:  # constructors do no I/O, and the registry is not thread-safe: make here
+                    envs[key] = _make_env(episode)
                 trajectory = await asyncio.wait_for(self._episode(episode, envs[key]), self.episode_timeout_s)
                 return trajectory, None
             except asyncio.TimeoutError:
