@@ -64,7 +64,8 @@ def _parse_set(pairs: list[str]) -> dict[str, Any]:
         if "=" not in pair:
             raise typer.BadParameter(f"--set takes FIELD=VALUE (a GRPOConfig/PPOConfig field); got `{pair}`.")
         key, value = pair.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        # YAML 1.1 reads no/yes/on/off as booleans; TRL's strategies (save_strategy=no) are strings.
+        out[key.strip()] = value if value.strip().lower() in {"no", "yes", "on", "off"} else yaml.safe_load(value)
     return out
 
 
