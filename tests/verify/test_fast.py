@@ -188,3 +188,25 @@ def test_structures_agree_with_math_verify():
             math_verify.parse("\\boxed{" + gold + "}"), math_verify.parse("\\boxed{" + pred + "}")
         )
         assert verdict == expected, f"pred={pred!r} gold={gold!r}"
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "expected"),
+    [
+        ("x = 5", "5", True),
+        ("5", "y=5", True),
+        ("n = 6", "5", False),
+        ("x = 1/2", "0.5", True),
+        ("e = 5", "5", None),
+        ("x = 5", "x = 5", True),
+        ("x = 5", "y = 5", None),
+    ],
+)
+def test_assignment_against_a_number(pred, gold, expected):
+    assert fast_equal(pred, gold) is expected
+    math_verify = pytest.importorskip("math_verify")
+    if expected is not None:
+        assert (
+            math_verify.verify(math_verify.parse("\\boxed{" + gold + "}"), math_verify.parse("\\boxed{" + pred + "}"))
+            is expected
+        )

@@ -100,3 +100,17 @@ def test_concurrent_callers_share_the_pool(pool):
     for thread in threads:
         thread.join()
     assert results == {i: True for i in range(2, 8)}
+
+
+def test_repeated_pairs_are_verified_once(pool, monkeypatch):
+    sent = []
+    real_map = pool.map
+
+    def recording_map(pairs, timeout=5.0):
+        sent.append(list(pairs))
+        return real_map(pairs, timeout)
+
+    monkeypatch.setattr(pool, "map", recording_map)
+    preds = [r"\boxed{\frac{2}{\sqrt{2}}}"] * 6 + [r"\boxed{2\sqrt{2}}"] * 2
+    assert verify_batch(preds, [r"\sqrt{2}"] * 8, pool=pool) == [True] * 6 + [False] * 2
+    assert sent == [[(r"\frac{2}{\sqrt{2}}", r"\sqrt{2}"), (r"2\sqrt{2}", r"\sqrt{2}")]]

@@ -298,6 +298,18 @@ def parse_structure(text: str) -> tuple[str, list[Fraction]] | None:
     return shape, values
 
 
+_ASSIGNMENT = re.compile(r"^\s*\$?\s*([a-df-hj-zA-DF-HJ-Z])\s*=\s*(.+?)\s*\$?\s*$")
+
+
+def _assigned(text: str) -> Num | None:
+    """The number in ``x = 5`` (one Latin letter other than e and i, which sympy reads as constants)."""
+    m = _ASSIGNMENT.match(text)
+    if m is None or "=" in m.group(2):
+        return None
+    num = parse_number(m.group(2))
+    return num if num is not None and num.percent is None else None
+
+
 def fast_equal(pred: str, gold: str) -> bool | None:
     r"""Compare two answers on the fast path; None when either is outside it.
 
@@ -315,7 +327,12 @@ def fast_equal(pred: str, gold: str) -> bool | None:
     if a is not None and b is not None:
         return num_equal(a, b)
     if a is not None or b is not None:
-        return None
+        # `x = 5` against a plain number: math-verify compares the right-hand side
+        assigned = _assigned(gold if a is not None else pred)
+        number = a if a is not None else b
+        if assigned is None or number is None:
+            return None
+        return num_equal(assigned, number)
     sa, sb = parse_structure(pred), parse_structure(gold)
     if sa is None or sb is None or sa[0] != sb[0]:
         return None

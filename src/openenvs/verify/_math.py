@@ -83,8 +83,12 @@ def verify_batch(
         else:
             results[i] = verdict
     if slow:
-        pool = pool or default_pool()
-        verdicts = pool.map([(str(answers[i]), str(golds[i])) for i in slow], timeout=timeout)
-        for i, verdict in zip(slow, verdicts, strict=True):
-            results[i] = verdict
+        # a GRPO group often repeats an answer: send each distinct pair to math-verify once
+        unique: dict[tuple[str, str], list[int]] = {}
+        for i in slow:
+            unique.setdefault((str(answers[i]), str(golds[i])), []).append(i)
+        verdicts = (pool or default_pool()).map(list(unique), timeout=timeout)
+        for indices, verdict in zip(unique.values(), verdicts, strict=True):
+            for i in indices:
+                results[i] = verdict
     return results
