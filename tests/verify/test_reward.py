@@ -55,3 +55,17 @@ def test_oracle_follows_the_answer_style(style):
 def test_bad_reward_config(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         openenvs.make("math/arithmetic-v1", **kwargs)
+
+
+async def test_async_steps_verify_concurrently():
+    import asyncio
+
+    envs = [openenvs.make("math/competition-sample-v1") for _ in range(6)]
+    for i, env in enumerate(envs):
+        await env.areset(options={"index": 9 + i})  # radicals, intervals, sets: the math-verify path
+    results = await asyncio.gather(*(env.astep(env.oracle()) for env in envs))
+    assert [r.reward for r in results] == [1.0] * 6 and all(r.terminated for r in results)
+    for env in envs:
+        await env.areset(options={"index": 9})
+    wrong = await asyncio.gather(*(env.astep("\\boxed{\\sqrt{3}}") for env in envs))
+    assert [r.info["correct"] for r in wrong] == [False] * 6

@@ -12,11 +12,14 @@ runs past ``length_budget`` characters, as a fraction of the budget (capped at 1
 
 from __future__ import annotations
 
+import asyncio
 from typing import ClassVar
 
 from pydantic import Field
 
+from .._env import action_text
 from .._shapes import EnvConfig, Score, SingleTurnEnv, Task
+from .._types import Action, Observation, StepResult
 from ._extract import AnswerStyle, extract_answer
 from ._math import math_equal
 
@@ -74,6 +77,13 @@ class MathEnv(SingleTurnEnv[MathConfig]):
             overflow = min(1.0, (len(text) - config.length_budget) / config.length_budget)
             reward *= 1.0 - config.length_penalty * overflow
         return Score(reward=reward, correct=correct, info={"answer": gold, "extracted": extracted})
+
+    async def astep(self, action: Action) -> StepResult:
+        """Score in a worker thread, so that concurrent episodes verify in parallel in the pool."""
+        assert self.task is not None  # guaranteed by the base class's ResetNeeded check
+        verdict = await asyncio.to_thread(self.score, action_text(action), self.task)
+        info = {"correct": verdict.correct, "source": self.source(), **verdict.info}
+        return StepResult(Observation(), float(verdict.reward), True, False, info)
 
     def oracle(self) -> str | None:
         """Return a completion that states the gold answer of the current task in the configured style."""
