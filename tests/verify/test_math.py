@@ -114,3 +114,53 @@ def test_repeated_pairs_are_verified_once(pool, monkeypatch):
     preds = [r"\boxed{\frac{2}{\sqrt{2}}}"] * 6 + [r"\boxed{2\sqrt{2}}"] * 2
     assert verify_batch(preds, [r"\sqrt{2}"] * 8, pool=pool) == [True] * 6 + [False] * 2
     assert sent == [[(r"\frac{2}{\sqrt{2}}", r"\sqrt{2}"), (r"2\sqrt{2}", r"\sqrt{2}")]]
+
+
+def test_workers_outlive_the_thread_that_started_them():
+    fresh = VerifyPool(workers=1)
+    try:
+        thread = threading.Thread(target=lambda: fresh.map([("x+1", "1+x")]))
+        thread.start()
+        thread.join()
+        worker = fresh._idle.get()
+        fresh._idle.put(worker)
+        assert worker.proc.poll() is None
+        assert fresh.map([("2x", "x+x")]) == [True]
+    finally:
+        fresh.close()
+
+
+_ORPHAN = """
+import os, threading, time
+from openenvs.verify import VerifyPool
+pool = VerifyPool(workers=1)
+pool.map([("x+1", "1+x")])
+worker = pool._idle.get(); pool._idle.put(worker)
+print(worker.proc.pid, flush=True)
+threading.Thread(target=pool.map, args=([("9^{9^{9^{9}}}", "1")], 1.0), daemon=True).start()
+time.sleep(0.3)
+os._exit(0)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to watch the orphaned worker")
+def test_a_worker_busy_when_its_parent_dies_stops():
+    import subprocess
+    import sys
+    import time
+
+    out = subprocess.run([sys.executable, "-c", _ORPHAN], capture_output=True, text=True, timeout=100, check=True)
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 60  # the per-request CPU limit (timeout + 2 s of CPU) ends it
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(pid), "an orphaned math-verify worker kept running"

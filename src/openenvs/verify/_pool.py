@@ -8,7 +8,7 @@ the limit (plus a replacement's start-up when every worker had to be replaced).
 
 Workers are plain subprocesses (``python _worker.py``) speaking JSON lines over pipes, so the pool
 works from threads, from daemonic processes and after ``fork``; they start lazily on first use and
-exit with their parent.
+exit when their parent does (end of stdin, or the per-request CPU limit if they were busy).
 """
 
 from __future__ import annotations
@@ -56,10 +56,10 @@ class _Worker:
         self.ready = False
         self.started = time.monotonic()
 
-    def send(self, request_id: int, pred: str, gold: str) -> bool:
+    def send(self, request_id: int, pred: str, gold: str, cpu_seconds: float) -> bool:
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(json.dumps([request_id, pred, gold]).encode() + b"\n")
+            self.proc.stdin.write(json.dumps([request_id, pred, gold, cpu_seconds]).encode() + b"\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return False
@@ -185,7 +185,7 @@ class VerifyPool:
             worker = workers[slot]
             while pending and worker.ready:
                 index = pending.popleft()
-                if worker.send(index, *pairs[index]):
+                if worker.send(index, *pairs[index], cpu_seconds=timeout + 2):
                     active[slot] = (index, time.monotonic() + timeout)
                     return
                 pending.appendleft(index)

@@ -1,9 +1,11 @@
 """The math-verify worker process (run as a script by `openenvs.verify._pool`; imports no openenvs).
 
 Protocol, one JSON array per line: the worker writes ``["ready"]`` once imported (or
-``["error", message]`` and exits), then answers each request ``[id, pred, gold]`` with
-``[id, verdict]`` where verdict is true or false. The parent enforces the time limit by killing
-the worker; the worker lowers its own address-space limit so a huge number fails with MemoryError.
+``["error", message]`` and exits), then answers each request ``[id, pred, gold, cpu_seconds]``
+with ``[id, verdict]`` where verdict is true or false. The parent enforces the time limit by
+killing the worker. As safeguards for when the parent is gone, the worker exits at the end of its
+stdin and sets a CPU-time limit per request, and its address-space limit makes a huge number fail
+with MemoryError.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from typing import Any
 __all__ = ["main"]
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this worker when its parent dies (best effort; a no-op elsewhere)."""
+def _limit_cpu(seconds: float) -> None:
+    """Let the kernel end this worker if one request burns `seconds` of CPU (the parent may be gone)."""
     try:
-        import ctypes
-        import signal
+        import resource
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - not Linux, or no libc: the stdin EOF still ends the worker
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        soft = int(usage.ru_utime + usage.ru_stime + seconds) + 1
+        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    except (ImportError, ValueError, OSError):
         pass
 
 
@@ -41,7 +45,6 @@ def _limit_memory(megabytes: int) -> None:
 
 def main() -> None:
     """Serve verification requests on stdin/stdout until stdin closes."""
-    _die_with_parent()
     memory_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     out = sys.stdout
     try:
@@ -64,7 +67,8 @@ def main() -> None:
     out.write('["ready"]\n')
     out.flush()
     for line in sys.stdin:
-        request_id, pred, gold = json.loads(line)
+        request_id, pred, gold, cpu_seconds = json.loads(line)
+        _limit_cpu(cpu_seconds)
         try:
             verdict = bool(verify(parse_answer(gold), parse_answer(pred), timeout_seconds=None))
         except BaseException:  # noqa: BLE001 - MemoryError, RecursionError, sympy bugs: all are "not equal"
