@@ -46,7 +46,8 @@ def hand_format(completions, **kwargs):
 def config(out: str, steps: int) -> GRPOConfig:
     return GRPOConfig(
         output_dir=out, max_steps=steps, per_device_train_batch_size=16, num_generations=8, max_completion_length=16,
-        logging_steps=1, report_to=[], use_cpu=True, save_strategy="no", seed=0, disable_tqdm=True,
+        logging_steps=1, report_to=[], use_cpu=True, bf16=False, gradient_checkpointing=False, save_strategy="no", seed=0,
+        disable_tqdm=True,
     )
 
 

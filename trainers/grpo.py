@@ -35,6 +35,8 @@ config = GRPOConfig(
     use_vllm=args.use_vllm,
     vllm_mode="colocate",
     use_cpu=not torch.cuda.is_available(),
+    bf16=torch.cuda.is_available(),  # bf16 on a CPU falls back to a slow reference GEMM
+    gradient_checkpointing=torch.cuda.is_available(),
 )
 trainer = GRPOTrainer(model=args.model or str(default_model_dir()), args=config, **for_grpo(args.env, n=1024))
 trainer.train()

@@ -38,6 +38,8 @@ def _config(tmp_path, **overrides):
         logging_steps=1,
         report_to=[],
         use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
         save_strategy="no",
         seed=0,
         learning_rate=1e-3,

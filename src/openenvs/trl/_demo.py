@@ -9,6 +9,8 @@ What makes it learn in about ten minutes on two cores (see `DemoConfig` for ever
 - short completions (24 tokens: room for ``41 + 68 = \boxed{109}``, not for a ramble) and several
   prompts per step (4 prompts x 4 generations);
 - a curriculum over difficulty 1 -> 3 that moves up once strict accuracy reaches 0.5;
+- float32 without gradient checkpointing: TRL's defaults (bf16, checkpointing) are for GPUs; on
+  a CPU, bf16 autocast falls back to a reference GEMM that made a step several times slower;
 - torch threads chosen from the load: all cores on an idle machine, one thread on a busy one, where
   2 threads on 2 shared cores collapsed to seconds per token (oversubscription) while 1 thread
   stayed near 0.1 s/token for this model (see :func:`pick_threads`).
@@ -124,6 +126,8 @@ def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str
         save_strategy="no",
         report_to=[],
         use_cpu=True,
+        bf16=False,  # TRL defaults to bf16; CPU autocast to bf16 falls back to a slow reference GEMM
+        gradient_checkpointing=False,  # memory is no issue at 135M; recomputing the forward costs a third
         seed=config.seed,
         disable_tqdm=False,
     )

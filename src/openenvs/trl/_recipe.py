@@ -137,7 +137,10 @@ def build_trainer(recipe: Recipe, callbacks: list[Any] | None = None) -> Any:
     envs = [(e.id, dict(e.kwargs)) for e in recipe.envs]
     trainer_args = {"output_dir": "runs/train", "report_to": [], "seed": recipe.seed, **recipe.trainer}
     if not torch.cuda.is_available():
+        # TRL's GPU defaults hurt on a CPU: bf16 autocast falls back to a slow reference GEMM.
         trainer_args.setdefault("use_cpu", True)
+        trainer_args.setdefault("bf16", False)
+        trainer_args.setdefault("gradient_checkpointing", False)
     extra = [ProvenanceCallback(provenance(envs, model=model, config=recipe.model_dump(), seed=recipe.seed)), *(callbacks or [])]
     tokenizer = AutoTokenizer.from_pretrained(model)
     if recipe.algorithm == "ppo":
