@@ -9,10 +9,14 @@ same on every machine. The answer goes in ``<answer>...</answer>``, as reasoning
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import hashlib
 import logging
+import random
 import typing
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field, create_model
@@ -37,6 +41,27 @@ class ReasoningGymConfig(EnvConfig):
     format_reward: float = Field(
         default=0.0, ge=0.0, lt=1.0, description="Least reward for an answer given in <answer> tags; 0 disables it."
     )
+
+
+@contextlib.contextmanager
+def _scoped_global_seed(key: str) -> Iterator[None]:
+    """Seed the global `random` and NumPy generators for one item, then restore their state.
+
+    A few datasets (e.g. ``codeio``) run reference code that draws from the global generators;
+    without this their items would differ between processes. The previous state is put back, so no
+    global randomness leaks out.
+    """
+    import numpy as np
+
+    saved_random, saved_numpy = random.getstate(), np.random.get_state()
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
+    random.seed(digest)
+    np.random.seed(digest)
+    try:
+        yield
+    finally:
+        random.setstate(saved_random)
+        np.random.set_state(saved_numpy)
 
 
 def _datasets() -> dict[str, tuple[type, type]]:
@@ -131,7 +156,8 @@ class ReasoningGymEnv(SingleTurnEnv[ReasoningGymConfig]):
         """Task `index`: item ``index mod size`` of the dataset."""
         from reasoning_gym.utils import SYSTEM_PROMPTS
 
-        entry = self.dataset[index % self.config.size]
+        with _scoped_global_seed(f"{self.config.seed}:{index}"):
+            entry = self.dataset[index % self.config.size]
         system = self.config.system_prompt if self.config.system_prompt is not None else SYSTEM_PROMPTS["default"]
         prompt = [{"role": "system", "content": system}, {"role": "user", "content": entry["question"]}]
         difficulty = entry.get("metadata", {}).get("difficulty")

@@ -52,3 +52,16 @@ def test_config_fields_are_kwargs():
     bad = openenvs.make("rg/basic_arithmetic-v0", min_terms=5, max_terms=2)
     with pytest.raises(ConfigError, match="rejected the config"):
         bad.reset(seed=0)
+
+
+def test_datasets_that_use_global_random_are_still_deterministic():
+    import random
+
+    first, second = openenvs.make("rg/codeio-v0", size=50), openenvs.make("rg/codeio-v0", size=50)
+    random.seed(123)
+    expected_next = random.random()
+    random.seed(123)
+    indices = [0, 43]  # item 43 runs reference code that calls the global random.random()
+    prompts = [first.get_task(i).prompt for i in indices]
+    assert random.random() == expected_next  # the global generator's state is restored afterwards
+    assert prompts == [second.get_task(i).prompt for i in indices]
