@@ -8,6 +8,7 @@ started as ``python -m vllm.entrypoints.openai.api_server`` (``vllm serve`` fail
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -73,6 +74,18 @@ def _base_python() -> str:
     """A python to create venvs from (the interpreter this venv was made from)."""
     base = getattr(sys, "_base_executable", None) or sys.executable
     return base if Path(base).exists() else (shutil.which("python3") or sys.executable)
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies (Linux), so a killed test run leaves no server behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -181,8 +194,14 @@ class VLLMServer:
         cmd = self.command()
         logger.warning("Starting vLLM on %s serving %s (log: %s)...", self.base_url, self.model_path, log_path)
         self.process = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
+        atexit.register(self.stop)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
