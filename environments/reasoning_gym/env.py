@@ -10,9 +10,11 @@ same on every machine. The answer goes in ``<answer>...</answer>``, as reasoning
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 import hashlib
+import json
 import logging
 import random
 import typing
@@ -62,6 +64,32 @@ def _scoped_global_seed(key: str) -> Iterator[None]:
     finally:
         random.setstate(saved_random)
         np.random.set_state(saved_numpy)
+
+
+_EXTRA_ARGS: dict[tuple[str, int, int, str], dict[str, Any]] = {}
+
+
+@functools.lru_cache(maxsize=16)
+def _build_dataset(key: tuple[str, int, int, str]) -> Any:
+    """Build a dataset once per config: several load data files (codeio, arc_agi) or word lists."""
+    from reasoning_gym.factory import create_dataset
+
+    name, seed, size, _ = key
+    try:
+        return create_dataset(name, seed=seed, size=size, **_EXTRA_ARGS[key])
+    except (AssertionError, ValueError, TypeError) as exc:
+        raise ConfigError(f"reasoning-gym rejected the config of `{name}`: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=2048)
+def _cached_item(key: tuple[str, int, int, str], index: int) -> Any:
+    with _scoped_global_seed(f"{key[1]}:{index}"):
+        return _build_dataset(key)[index]
+
+
+def _item(key: tuple[str, int, int, str], index: int) -> dict[str, Any]:
+    """Item `index` of a dataset, generated once (some, like zebra_puzzles, are slow) and copied out."""
+    return copy.deepcopy(_cached_item(key, index))  # type: ignore[no-any-return]
 
 
 def _datasets() -> dict[str, tuple[type, type]]:
@@ -134,19 +162,17 @@ class ReasoningGymEnv(SingleTurnEnv[ReasoningGymConfig]):
 
     @property
     def dataset(self) -> Any:
-        """The reasoning-gym dataset (built on first use)."""
+        """The reasoning-gym dataset (built on first use, shared by envs with the same config)."""
         if self._dataset is None:
-            from reasoning_gym.factory import create_dataset
-
-            own = set(ReasoningGymConfig.model_fields)
-            extra = {k: getattr(self.config, k) for k in self.config.model_fields_set if k not in own}
-            try:
-                self._dataset = create_dataset(
-                    self.config.dataset, seed=self.config.seed, size=self.config.size, **extra
-                )
-            except (AssertionError, ValueError, TypeError) as exc:
-                raise ConfigError(f"reasoning-gym rejected the config of `{self.config.dataset}`: {exc}") from exc
+            self._dataset = _build_dataset(self._dataset_key())
         return self._dataset
+
+    def _dataset_key(self) -> tuple[str, int, int, str]:
+        own = set(ReasoningGymConfig.model_fields)
+        extra = {k: getattr(self.config, k) for k in sorted(self.config.model_fields_set) if k not in own}
+        key = (self.config.dataset, self.config.seed, self.config.size, json.dumps(extra, default=repr))
+        _EXTRA_ARGS.setdefault(key, extra)
+        return key
 
     def num_tasks(self) -> int:
         """Number of distinct items (`size`)."""
@@ -156,8 +182,8 @@ class ReasoningGymEnv(SingleTurnEnv[ReasoningGymConfig]):
         """Task `index`: item ``index mod size`` of the dataset."""
         from reasoning_gym.utils import SYSTEM_PROMPTS
 
-        with _scoped_global_seed(f"{self.config.seed}:{index}"):
-            entry = self.dataset[index % self.config.size]
+        self.dataset  # noqa: B018 - build (or fetch) it first, so that config errors surface here
+        entry = _item(self._dataset_key(), index % self.config.size)
         system = self.config.system_prompt if self.config.system_prompt is not None else SYSTEM_PROMPTS["default"]
         prompt = [{"role": "system", "content": system}, {"role": "user", "content": entry["question"]}]
         difficulty = entry.get("metadata", {}).get("difficulty")

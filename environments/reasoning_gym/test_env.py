@@ -5,6 +5,7 @@ import pytest
 rg_factory = pytest.importorskip("reasoning_gym.factory")
 
 import openenvs  # noqa: E402
+from environments.reasoning_gym import env as rg_env  # noqa: E402
 from environments.reasoning_gym.env import NO_GOLD_ANSWER, ReasoningGymEnv  # noqa: E402
 from environments.reasoning_gym.specs import EXCLUDED, specs  # noqa: E402
 from openenvs import ConfigError  # noqa: E402
@@ -64,4 +65,6 @@ def test_datasets_that_use_global_random_are_still_deterministic():
     indices = [0, 43]  # item 43 runs reference code that calls the global random.random()
     prompts = [first.get_task(i).prompt for i in indices]
     assert random.random() == expected_next  # the global generator's state is restored afterwards
+    rg_env._cached_item.cache_clear()  # generate the items again rather than reuse them
+    rg_env._build_dataset.cache_clear()
     assert prompts == [second.get_task(i).prompt for i in indices]
