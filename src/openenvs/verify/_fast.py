@@ -243,7 +243,6 @@ def _is_integer_typed(num: Num) -> bool:
     return num.kind != "float" and num.value.denominator == 1
 
 
-_OPENERS = {"\\{": "set", "(": "(", "[": "["}
 _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$")
 
 
