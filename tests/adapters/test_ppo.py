@@ -303,15 +303,21 @@ def test_env_argument_is_checked(tiny_dir, tmp_path):
 
 
 def test_ppo_learns_to_shout(tiny_dir, tmp_path):
-    """Mean reward on 64 held-out episodes rises from about 0.08 to above 0.5 in 16 PPO steps.
+    """Mean reward on 64 held-out episodes rises from about 0.08 to about 1.0 in 20 PPO steps.
 
     The margin cannot pass by chance: a reward lies in [0, 1], so the mean of 64 episodes of an
     unchanged policy has a standard deviation of at most 0.5 / sqrt(64) = 0.0625, and we require
     the trained policy's mean to beat the untrained one's by 0.35, over 5.6 such deviations. The run
     is seeded (model, sampling, episodes), so it is also the same run every time.
+
+    32 episodes per step: in a sweep over 4 sampling seeds this setting reached 1.0 on every seed
+    within 15 steps, while 16 episodes per step locked onto a partly-capitalised answer (reward
+    0.25) on 1 seed in 4. About 20 s on an idle 2-core CPU.
     """
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    trainer = _trainer(tiny_dir, tmp_path, ShoutEnv, max_steps=16, learning_rate=1e-3, kl_coef=0.0)
+    trainer = _trainer(
+        tiny_dir, tmp_path, ShoutEnv, max_steps=20, per_device_train_batch_size=16, learning_rate=1e-3, kl_coef=0.0
+    )
     held_out = range(10_000, 10_064)
 
     def mean_reward() -> float:
@@ -322,6 +328,7 @@ def test_ppo_learns_to_shout(tiny_dir, tmp_path):
     before = mean_reward()
     trainer.train()
     after = mean_reward()
+    print(f"PPO on ShoutEnv: held-out mean reward {before:.3f} -> {after:.3f}")
     assert after - before > 0.35, f"mean reward {before:.3f} -> {after:.3f}"
     rewards = [h["env/reward"] for h in trainer.state.log_history if "env/reward" in h]
     assert sum(rewards[-4:]) / 4 > sum(rewards[:4]) / 4 + 0.2, rewards

@@ -24,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -68,9 +68,9 @@ class PolicyAndValue(nn.Module):
     def __init__(self, policy: PreTrainedModel, critic: nn.Module | None = None, init_std: float = 0.0) -> None:
         super().__init__()
         self.policy = policy
-        self.critic = getattr(critic, "base_model", critic) if critic is not None else None
-        hidden = (critic if critic is not None else policy).config.hidden_size
-        self.value_head = nn.Linear(hidden, 1)
+        self.critic: nn.Module | None = getattr(critic, "base_model", critic) if critic is not None else None
+        config: Any = getattr(critic if critic is not None else policy, "config")  # noqa: B009
+        self.value_head = nn.Linear(int(config.hidden_size), 1)
         if init_std > 0:
             nn.init.normal_(self.value_head.weight, std=init_std)
         else:
@@ -178,18 +178,20 @@ class PPOTrainer(Trainer):
             processing_class.pad_token = processing_class.eos_token
         critic = _load_model(value_model) if isinstance(value_model, str) else value_model
         if args.gradient_checkpointing:
-            policy.gradient_checkpointing_enable()
+            policy.gradient_checkpointing_enable()  # type: ignore[no-untyped-call]
         if args.kl_coef == 0:
             self.ref_model: PreTrainedModel | None = None
         else:
             self.ref_model = ref_model if ref_model is not None else copy.deepcopy(policy)
-            self.ref_model.eval().requires_grad_(False)
+            self.ref_model.eval().requires_grad_(False)  # type: ignore[no-untyped-call]
         wrapper = PolicyAndValue(policy, critic, args.value_head_init_std)
         _disable_dropout(wrapper)
         super().__init__(
             model=wrapper, args=args, processing_class=processing_class, callbacks=callbacks, optimizers=optimizers
         )
         self.args: PPOConfig
+        self.tokenizer_: PreTrainedTokenizerBase = processing_class
+        self.wrapper: PolicyAndValue = wrapper
         if self.ref_model is not None:
             self.ref_model.to(self.args.device)
         self.envs = [make_env() for _ in range(args.local_batch_size)]
@@ -201,7 +203,7 @@ class PPOTrainer(Trainer):
     @property
     def policy(self) -> PreTrainedModel:
         """The causal LM being trained."""
-        return self.accelerator.unwrap_model(self.model).policy  # type: ignore[no-any-return]
+        return self.wrapper.policy
 
     def _generate(self, prompts: list[list[int]]) -> list[list[int]]:
         if self.args.use_vllm:
@@ -211,9 +213,9 @@ class PPOTrainer(Trainer):
 
     @torch.no_grad()
     def _generate_transformers(self, prompts: list[list[int]]) -> list[list[int]]:
-        tokenizer, args = self.processing_class, self.args
+        tokenizer, args = self.tokenizer_, self.args
         eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
-        config = GenerationConfig(
+        config = GenerationConfig(  # type: ignore[no-untyped-call]
             max_new_tokens=args.max_completion_length,
             do_sample=True,
             temperature=args.temperature,
@@ -231,7 +233,7 @@ class PPOTrainer(Trainer):
             width = max(len(p) for p in chunk)
             ids = torch.tensor([[pad] * (width - len(p)) + p for p in chunk], device=self.args.device)
             mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk], device=self.args.device)
-            generated = policy.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+            generated: Any = policy.generate(input_ids=ids, attention_mask=mask, generation_config=config)  # type: ignore[operator]
             for row in generated[:, width:].tolist():
                 out.append(row[: row.index(eos) + 1] if eos in row else row)
         return out
@@ -247,7 +249,7 @@ class PPOTrainer(Trainer):
         self._vllm = VLLMGeneration(
             model=self.policy,
             accelerator=self.accelerator,
-            processing_class=self.processing_class,
+            processing_class=self.tokenizer_,
             mode=args.vllm_mode,
             server_base_url=args.vllm_server_base_url,
             server_host=args.vllm_server_host,
@@ -269,13 +271,13 @@ class PPOTrainer(Trainer):
 
         Training uses it for its batches; call it on held-out seeds to evaluate the policy.
         """
-        self.model.eval()
+        self.wrapper.eval()
         if self.args.use_vllm and self._vllm is None:
             self._start_vllm()
         return collect_episodes(
             self.envs,
             list(seeds),
-            self.processing_class,
+            self.tokenizer_,
             self._generate,
             max_completion_length=self.args.max_completion_length,
             max_episode_length=self.args.max_episode_length,
@@ -324,7 +326,7 @@ class PPOTrainer(Trainer):
         """
         width = max(len(e.token_ids) for e in episodes)
         start = min(e.prompt_length for e in episodes) - 1
-        pad = self.processing_class.pad_token_id
+        pad = self.tokenizer_.pad_token_id
         ids = torch.full((len(episodes), width), pad, dtype=torch.long)
         attention = torch.zeros((len(episodes), width), dtype=torch.long)
         actions = torch.zeros((len(episodes), width), dtype=torch.long)
@@ -354,7 +356,7 @@ class PPOTrainer(Trainer):
         chunks: dict[str, list[torch.Tensor]] = {"logprobs": [], "values": [], "ref_logprobs": []}
         for first in range(0, len(episodes), args.local_rollout_forward_batch_size):
             part = {k: v[first : first + args.local_rollout_forward_batch_size] for k, v in batch.items()}
-            _, logprobs, values = self._forward(self.model, part, start)
+            _, logprobs, values = self._forward(self.wrapper, part, start)
             chunks["logprobs"].append(logprobs)
             chunks["values"].append(values)
             chunks["ref_logprobs"].append(self._ref_logprobs(part, start) if self.ref_model is not None else logprobs)
@@ -384,6 +386,7 @@ class PPOTrainer(Trainer):
         args = self.args
         stats: dict[str, list[float]] = {k: [] for k in _STAT_NAMES}
         n = batch["input_ids"].shape[0]
+        optimizer = cast("torch.optim.Optimizer", self.optimizer)
         for _epoch in range(args.num_ppo_epochs):
             order = torch.randperm(n, device=batch["input_ids"].device)
             for mb_start in range(0, n, args.mini_batch_size):
@@ -393,8 +396,8 @@ class PPOTrainer(Trainer):
                     self._micro_step(model, batch, start, idx, len(mini), stats)
                 if args.max_grad_norm and args.max_grad_norm > 0:
                     self.accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                self.optimizer.step()
-                self.optimizer.zero_grad()
+                optimizer.step()
+                optimizer.zero_grad()
         return stats
 
     def _micro_step(
@@ -447,6 +450,7 @@ class PPOTrainer(Trainer):
         steps = args.num_ppo_steps()
         self.create_optimizer_and_scheduler(num_training_steps=steps)
         model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        scheduler = cast("torch.optim.lr_scheduler.LRScheduler", self.lr_scheduler)
         self.model_wrapped = model
         state = self.state
         state.max_steps, state.num_train_epochs, state.global_step, state.epoch = steps, 1, 0, 0.0
@@ -466,7 +470,7 @@ class PPOTrainer(Trainer):
             batch, start, metrics = self._score(episodes)
             model.train()
             stats = self._ppo_update(model, batch, start)
-            self.lr_scheduler.step()
+            scheduler.step()
             losses.append(sum(stats["pg"]) / len(stats["pg"]))
             state.global_step, state.epoch = step + 1, (step + 1) / steps
             self.control = self.callback_handler.on_step_end(args, state, self.control)
@@ -475,7 +479,7 @@ class PPOTrainer(Trainer):
                 metrics.update({f"{name}": sum(v) / len(v) for name, v in _rename(stats).items()})
                 metrics.update(
                     {
-                        "lr": self.lr_scheduler.get_last_lr()[0],
+                        "lr": float(scheduler.get_last_lr()[0]),
                         "episode": self._episodes_played * args.world_size,
                         "time/rollout_s": t1 - t0,
                         "time/step_s": time.perf_counter() - t0,
@@ -483,7 +487,7 @@ class PPOTrainer(Trainer):
                 )
                 self.log(metrics)
             if args.save_strategy == "steps" and state.global_step % state.save_steps == 0:
-                self.save_model(os.path.join(args.output_dir, f"checkpoint-{state.global_step}"))
+                self.save_model(os.path.join(args.output_dir or ".", f"checkpoint-{state.global_step}"))
             if self.control.should_training_stop:
                 break
         self.control = self.callback_handler.on_train_end(args, state, self.control)
@@ -493,17 +497,17 @@ class PPOTrainer(Trainer):
 
     def _save(self, output_dir: str | None = None, state_dict: dict[str, Any] | None = None) -> None:
         """Save the policy (`save_pretrained`), the value head, a separate critic if any, and the tokenizer."""
-        output_dir = output_dir or self.args.output_dir
+        output_dir = output_dir or self.args.output_dir or "."
         if not self.args.should_save:
             return
         os.makedirs(output_dir, exist_ok=True)
-        wrapper = self.accelerator.unwrap_model(self.model)
+        wrapper = self.wrapper
         wrapper.policy.save_pretrained(output_dir)
         torch.save(wrapper.value_head.state_dict(), os.path.join(output_dir, "value_head.pt"))
-        if wrapper.critic is not None and hasattr(wrapper.critic, "save_pretrained"):
-            wrapper.critic.save_pretrained(os.path.join(output_dir, "critic"))
-        if self.processing_class is not None:
-            self.processing_class.save_pretrained(output_dir)
+        save_critic = getattr(wrapper.critic, "save_pretrained", None)
+        if save_critic is not None:
+            save_critic(os.path.join(output_dir, "critic"))
+        self.tokenizer_.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
 
 

@@ -169,7 +169,7 @@ class PPOConfig(TrainingArguments):
     vllm_enable_sleep_mode: bool = field(default=False, metadata={"help": "Colocate mode: offload while training."})
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        super().__post_init__()  # type: ignore[no-untyped-call]
         problems = []
         for name in ("num_mini_batches", "num_ppo_epochs", "local_rollout_forward_batch_size", "max_completion_length"):
             if getattr(self, name) < 1:
@@ -212,7 +212,7 @@ class PPOConfig(TrainingArguments):
     @property
     def batch_size(self) -> int:
         """Episodes collected per PPO step over all processes."""
-        return self.local_batch_size * self.world_size
+        return self.local_batch_size * int(self.world_size)
 
     def num_ppo_steps(self) -> int:
         """PPO steps in the run: ``total_episodes // batch_size`` if set, else `max_steps`."""
@@ -220,4 +220,4 @@ class PPOConfig(TrainingArguments):
             return self.total_episodes // self.batch_size
         if self.max_steps <= 0:
             raise ConfigError("PPOConfig needs `max_steps` > 0 or `total_episodes` to know how long to train.")
-        return self.max_steps
+        return int(self.max_steps)

@@ -13,7 +13,7 @@ import concurrent.futures
 import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from .._errors import ConfigError
 from .._types import Message, Observation, StepResult, ToolSpec
@@ -117,7 +117,7 @@ class _Renderer:
 
     def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, prompt: bool) -> str:
         text = self.tokenizer.apply_chat_template(
-            messages, tools=tools or None, add_generation_prompt=prompt, tokenize=False
+            messages, tools=cast(Any, tools or None), add_generation_prompt=prompt, tokenize=False
         )
         return str(text)
 
@@ -239,7 +239,7 @@ def _play(
             episode.missing_eos.append(not completion or completion[-1] != eos)
             content = renderer.tokenizer.decode(completion, skip_special_tokens=True)
             episode.messages.append({"role": "assistant", "content": content})
-            texts[i] += renderer.tokenizer.decode(completion, skip_special_tokens=False)
+            texts[i] += str(renderer.tokenizer.decode(completion, skip_special_tokens=False))
         results: list[StepResult] = _run(_gather([envs[i].astep(episodes[i].messages[-1]["content"]) for i in live]))
         turn += 1
         for i, result in zip(live, results, strict=True):
