@@ -13,6 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from transformers import TrainerCallback  # noqa: E402
+
 from openenvs import ConfigError, Message, MultiTurnEnv, Score, SingleTurnEnv, Task, Turn  # noqa: E402
 from openenvs.trl._ppo import PPOTrainer  # noqa: E402
 from openenvs.trl._ppo_config import PPOConfig  # noqa: E402
@@ -253,6 +255,14 @@ def test_multi_turn_rollout_masks_env_tokens(tiny_dir, tmp_path):
         assert rendered.startswith(decoded) and len(rendered) - len(decoded) <= len("<|im_end|>\n")
 
 
+class _SaveRecorder(TrainerCallback):
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+
+    def on_save(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+
+
 def test_multi_turn_training_steps_with_kl_and_separate_critic(tiny_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 
@@ -268,9 +278,12 @@ def test_multi_turn_training_steps_with_kl_and_separate_critic(tiny_dir, tmp_pat
             kl_estimator="k3",
             learning_rate=1e-3,
             whiten_rewards=True,
+            save_strategy="steps",
+            save_steps=1,
         ),
         env=EchoTwiceEnv,
         value_model=critic,
+        callbacks=[saves := _SaveRecorder()],
     )
     policy_before = trainer.policy.lm_head.weight.detach().clone()
     critic_before = critic.model.layers[0].mlp.up_proj.weight.detach().clone()
@@ -285,6 +298,11 @@ def test_multi_turn_training_steps_with_kl_and_separate_critic(tiny_dir, tmp_pat
     assert logs[-1]["objective/kl"] > 0  # the policy moved away from the reference
     assert not torch.equal(policy_before, trainer.policy.lm_head.weight)
     assert not torch.equal(critic_before, critic.model.layers[0].mlp.up_proj.weight)
+    # save_strategy="steps" wrote a checkpoint per step and told the callbacks (on_save).
+    assert saves.steps == [1, 2]
+    for step in (1, 2):
+        folder = tmp_path / f"checkpoint-{step}"
+        assert (folder / "value_head.pt").is_file() and (folder / "trainer_state.json").is_file()
 
     trainer.save_model(str(tmp_path / "saved"))
     assert (tmp_path / "saved" / "value_head.pt").is_file() and (tmp_path / "saved" / "critic").is_dir()

@@ -459,6 +459,7 @@ class PPOTrainer(Trainer):
         )
         state.save_steps = math.ceil(steps * args.save_steps) if args.save_steps < 1 else int(args.save_steps)
         self.control = self.callback_handler.on_train_begin(args, state, self.control)
+        self.control = self.callback_handler.on_epoch_begin(args, state, self.control)
         started, losses = time.perf_counter(), []
         for step in range(steps):
             self.control = self.callback_handler.on_step_begin(args, state, self.control)
@@ -474,9 +475,9 @@ class PPOTrainer(Trainer):
             losses.append(sum(stats["pg"]) / len(stats["pg"]))
             state.global_step, state.epoch = step + 1, (step + 1) / steps
             self.control = self.callback_handler.on_step_end(args, state, self.control)
-            if state.global_step % state.logging_steps == 0 or state.global_step == steps:
+            if self.control.should_log or state.global_step == steps:
                 metrics.update(_episode_metrics(episodes))
-                metrics.update({f"{name}": sum(v) / len(v) for name, v in _rename(stats).items()})
+                metrics.update({name: sum(v) / len(v) for name, v in _rename(stats).items()})
                 metrics.update(
                     {
                         "lr": float(scheduler.get_last_lr()[0]),
@@ -486,14 +487,26 @@ class PPOTrainer(Trainer):
                     }
                 )
                 self.log(metrics)
-            if args.save_strategy == "steps" and state.global_step % state.save_steps == 0:
-                self.save_model(os.path.join(args.output_dir or ".", f"checkpoint-{state.global_step}"))
+            self._maybe_save_checkpoint()
             if self.control.should_training_stop:
                 break
+        self.control = self.callback_handler.on_epoch_end(args, state, self.control)
+        self._maybe_save_checkpoint()
         self.control = self.callback_handler.on_train_end(args, state, self.control)
         runtime = time.perf_counter() - started
         train_loss = sum(losses) / max(len(losses), 1)
         return TrainOutput(state.global_step, train_loss, {"train_runtime": runtime, "train_loss": train_loss})
+
+    def _maybe_save_checkpoint(self) -> None:
+        """Save ``output_dir/checkpoint-N`` (policy, value head, trainer state) when a callback asked for it."""
+        if not self.control.should_save:
+            return
+        folder = os.path.join(self.args.output_dir or ".", f"checkpoint-{self.state.global_step}")
+        self.save_model(folder, _internal_call=True)
+        if self.args.should_save:
+            self.state.save_to_json(os.path.join(folder, "trainer_state.json"))
+        self.control.should_save = False
+        self.control = self.callback_handler.on_save(self.args, self.state, self.control)
 
     def _save(self, output_dir: str | None = None, state_dict: dict[str, Any] | None = None) -> None:
         """Save the policy (`save_pretrained`), the value head, a separate critic if any, and the tokenizer."""
