@@ -24,6 +24,8 @@ class VLLMPolicy(LocalPolicy):
         tool_format: How tools reach the model (see `ToolFormat`).
         max_batch_size: Most conversations handed to the engine at once.
         revision: Recorded weights revision (default: hub commit or content hash of the folder).
+        cpu_kv_cache_gib: On the CPU build, the KV-cache size (``VLLM_CPU_KVCACHE_SPACE``) unless that
+            variable is already set; without it vLLM-CPU reserves most of the machine's memory.
         **engine_kwargs: Passed to ``vllm.LLM`` (``gpu_memory_utilization``, ``max_model_len``...).
 
     Example:
@@ -37,6 +39,7 @@ class VLLMPolicy(LocalPolicy):
         tool_format: ToolFormat = "auto",
         max_batch_size: int = 256,
         revision: str | None = None,
+        cpu_kv_cache_gib: int = 2,
         **engine_kwargs: Any,
     ) -> None:
         """Start the engine (loads the weights)."""
@@ -54,6 +57,12 @@ class VLLMPolicy(LocalPolicy):
         path = Path(model)
         if revision is None and path.is_dir():
             revision = weights_revision(path)
+        from vllm.platforms import current_platform
+
+        if current_platform.is_cpu():
+            import os
+
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kv_cache_gib))
         self.llm = vllm.LLM(model=str(model), **engine_kwargs)
         self.tokenizer = self.llm.get_tokenizer()
         self._info = ModelInfo(
