@@ -166,3 +166,20 @@ def test_eval_cli_rejects_bad_input(tmp_path, capsys):
             main([*args, "--out", str(tmp_path / "x")])
         assert exc.value.code == 1
         assert message in capsys.readouterr().err
+
+
+def test_vllm_offline_policy():
+    """VLLMPolicy where vllm is importable (GPU machines; here vLLM lives in .venv-vllm, checked by hand)."""
+    pytest.importorskip("vllm", reason="vllm is not importable in this venv (the CPU build lives in .venv-vllm)")
+    from openenvs._models import default_model_dir
+    from openenvs.rollout import VLLMPolicy
+
+    policy = VLLMPolicy(default_model_dir(), max_model_len=1024, enforce_eager=True)
+    result = Runner(policy, sampling=SamplingParams(temperature=0.0, max_tokens=16)).run(
+        make_episodes("math/arithmetic-v1", 4)
+    )
+    assert result.errors == []
+    for t in result.trajectories:
+        (step,) = t.steps
+        assert len(step.completion_token_ids) == len(step.logprobs) == t.completion_tokens > 0
+        assert t.model.backend == "vllm"
