@@ -179,7 +179,7 @@ def _log_per_env(kwargs: dict[str, Any], verdicts: list[tuple[float, dict[str, A
         log_metric(f"env/{env_id}/reward", sum(r for r, _ in rows) / len(rows))
         flags = [info.get("correct") for _, info in rows if info.get("correct") is not None]
         if flags:
-            log_metric(f"env/{env_id}/accuracy", sum(map(float, flags)) / len(flags))
+            log_metric(f"env/{env_id}/accuracy", sum(float(f) for f in flags) / len(flags))
 
 
 def env_reward(*, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
