@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -36,7 +37,7 @@ class EpisodeSpec(BaseModel):
     sample: int = Field(default=0, ge=0, description="Sample number, for several attempts at the same task.")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for `openenvs.make`.")
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         """Stable key of the episode (the resume key)."""
         blob = json.dumps([self.env_id, self.env_kwargs, self.seed, self.sample], sort_keys=True, default=str)
@@ -78,6 +79,14 @@ class RolloutResult(BaseModel):
     skipped: int = Field(description="Episodes skipped because an earlier run finished them.")
     wall_s: float = Field(description="Wall time of this run.")
     out_dir: Path | None = Field(default=None, description="Where the files are.")
+
+    def __repr__(self) -> str:  # short: asyncio and REPLs repr results, and there may be thousands of episodes
+        return (
+            f"RolloutResult(trajectories={len(self.trajectories)}, errors={len(self.errors)}, "
+            f"skipped={self.skipped}, wall_s={self.wall_s:.2f}, out_dir={self.out_dir})"
+        )
+
+    __str__ = __repr__
 
 
 class Runner:
