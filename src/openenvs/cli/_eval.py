@@ -33,7 +33,7 @@ def _first_served_model(base_url: str) -> str:
         raise ValueError(f"Could not list the models served at {root}/v1/models ({exc}); pass --model NAME.") from exc
 
 
-def _policy(model: str | None, base_url: str | None, backend: str, api_key: str | None) -> Any:
+def _policy(model: str | None, base_url: str | None, backend: str, api_key: str | None, threads: int) -> Any:
     from ..rollout import HFPolicy, OpenAIPolicy, VLLMPolicy
 
     if base_url:
@@ -42,7 +42,7 @@ def _policy(model: str | None, base_url: str | None, backend: str, api_key: str 
         return VLLMPolicy(model)
     if backend != "hf":
         raise ValueError(f"--backend must be 'hf' or 'vllm', got {backend!r}")
-    return HFPolicy(model)
+    return HFPolicy(model, num_threads=threads or None)
 
 
 def _episodes(
@@ -136,6 +136,11 @@ def eval_cmd(
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds before an episode is abandoned."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="Bearer token for the server."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    threads: int = typer.Option(
+        1,
+        "--threads",
+        help="Torch CPU threads for the local hf backend; 0 keeps torch's default (1 is robust on busy CPUs).",
+    ),
 ) -> None:
     """Run environments against a model and write trajectories, a summary and a report (PNG + HTML)."""
     from ..rollout import Runner, SamplingParams, write_report
@@ -158,7 +163,7 @@ def eval_cmd(
     temp = temperature if temperature is not None else (0.0 if samples == 1 else 1.0)
     sampling = SamplingParams(temperature=temp, top_p=top_p, max_tokens=max_tokens, seed=seed)
     out_dir = out or Path("runs") / f"eval-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    policy = _policy(model, base_url, backend, api_key)
+    policy = _policy(model, base_url, backend, api_key, threads)
     runner = Runner(
         policy,
         sampling=sampling,

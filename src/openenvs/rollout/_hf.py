@@ -41,6 +41,8 @@ class HFPolicy(LocalPolicy):
         tool_format: How tools reach the model (see `ToolFormat`).
         max_batch_size: Most conversations in one forward batch.
         revision: Recorded weights revision (default: the hub commit or a content hash of the folder).
+        num_threads: Torch CPU threads while generating (restored afterwards); None keeps torch's
+            setting. On a busy CPU, 1 avoids OpenMP oversubscription, which can slow decoding 10x or more.
 
     Example:
         >>> policy = HFPolicy()  # doctest: +SKIP
@@ -56,6 +58,7 @@ class HFPolicy(LocalPolicy):
         tool_format: ToolFormat = "auto",
         max_batch_size: int = 32,
         revision: str | None = None,
+        num_threads: int | None = None,
     ) -> None:
         """Load the model and tokenizer (from local files; nothing is downloaded)."""
         super().__init__(tool_format=tool_format, max_batch_size=max_batch_size)
@@ -97,6 +100,7 @@ class HFPolicy(LocalPolicy):
         self._eos = {int(e) for e in eos_ids if e is not None}
         self._pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self._eos)
         self._lock = threading.Lock()
+        self.num_threads = num_threads
 
     def _run_batch(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[Generation]:
         torch = _import_torch()
@@ -130,11 +134,17 @@ class HFPolicy(LocalPolicy):
         if p.stop:
             kwargs.update(stop_strings=list(p.stop), tokenizer=self.tokenizer)
         with self._lock, torch.inference_mode():
-            if p.seed is not None:
-                torch.manual_seed(p.seed)
-            out = self.model.generate(
-                input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device), **kwargs
-            )
+            threads = torch.get_num_threads()
+            if self.num_threads:
+                torch.set_num_threads(self.num_threads)
+            try:
+                if p.seed is not None:
+                    torch.manual_seed(p.seed)
+                out = self.model.generate(
+                    input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device), **kwargs
+                )
+            finally:
+                torch.set_num_threads(threads)
         new = out.sequences[:, width:].cpu()
         logprobs = recorder.finish(new).cpu()
         return [
