@@ -41,3 +41,26 @@ def test_failure_and_config_errors():
     assert result.reward == 0.0 and result.info["correct"] is False
     with pytest.raises(ConfigError, match="difficulty"):
         openenvs.make("math/arithmetic-v1", difficulty=6)
+
+
+def test_few_shot_shows_solved_other_tasks_before_the_question():
+    import openenvs
+
+    plain = openenvs.make("math/arithmetic-v1", difficulty=2)
+    shot = openenvs.make("math/arithmetic-v1", difficulty=2, few_shot=2)
+    question = plain.reset(seed=11)[0].messages
+    obs, _ = shot.reset(seed=11)
+    roles = [m.role for m in obs.messages]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert obs.messages[-1] == question[-1] and obs.messages[0] == question[0]
+    # each example is a different task, answered correctly in the boxed style
+    for user, answer in [(obs.messages[1], obs.messages[2]), (obs.messages[3], obs.messages[4])]:
+        assert user.content != question[-1].content and "\\boxed{" in answer.content
+        probe = openenvs.make("math/arithmetic-v1", difficulty=2)
+        for index in range(shot.index + 1, shot.index + 3):
+            probe.reset(seed=0, options={"index": index})
+            if probe.task.prompt == user.content:
+                assert probe.step(answer.content).reward == 1.0
+                break
+        else:
+            raise AssertionError(f"example {user.content!r} is not task index+1 or index+2")

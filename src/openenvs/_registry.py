@@ -16,12 +16,12 @@ Environment modules are imported only by `make`.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import importlib
 import json
 import logging
 import os
-import builtins
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol

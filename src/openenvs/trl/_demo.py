@@ -54,6 +54,13 @@ class DemoConfig(BaseModel):
     env: str = Field(default="math/arithmetic-v1", description="Env to train on; it needs an integer `difficulty`.")
     levels: list[int] = Field(default=[1, 2, 3], description="Curriculum difficulties, easiest first.")
     threshold: float = Field(default=0.5, gt=0, le=1, description="Strict accuracy that moves the curriculum up.")
+    few_shot: int = Field(
+        default=1,
+        ge=0,
+        le=8,
+        description="Solved examples shown before each question (the env's `few_shot`); 1 shows SmolLM2-135M the "
+        "\\boxed{} format, which it never samples unprompted, so the format and strict-accuracy rewards can fire.",
+    )
     eval_levels: list[int] = Field(default=[1, 2], description="Difficulties of the held-out set (equal shares).")
     eval_n: int = Field(default=64, ge=4, description="Held-out prompts, answered greedily before and after training.")
     model: str | None = Field(default=None, description="Model folder; None converts and uses bundled SmolLM2-135M-Instruct.")
@@ -78,7 +85,7 @@ def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str
     """Evaluate, train with GRPO, evaluate again; write the report. Returns before/after metrics and paths."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
 
     from .._models import default_model_dir
     from ..verify import Curriculum
@@ -96,7 +103,7 @@ def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
 
     held_out = make_rows(
-        [(config.env, {"difficulty": level}) for level in config.eval_levels], n=config.eval_n, seed=10_000 + config.seed
+        [(config.env, {"difficulty": level, "few_shot": config.few_shot}) for level in config.eval_levels], n=config.eval_n, seed=10_000 + config.seed
     )
     started = time.monotonic()
     before = evaluate_rows(model, tokenizer, held_out, max_new_tokens=config.max_completion_length, batch_size=32)
@@ -105,7 +112,7 @@ def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str
 
     curriculum = Curriculum(
         config.env,
-        [{"difficulty": level} for level in config.levels],
+        [{"difficulty": level, "few_shot": config.few_shot} for level in config.levels],
         threshold=config.threshold,
         window=config.prompts_per_step * config.num_generations * 2,
     )
@@ -139,7 +146,7 @@ def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str
             r=config.lora_r, lora_alpha=2 * config.lora_r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
         )
     budget = TimeBudgetCallback(config.minutes * 60)
-    record = provenance([(config.env, {"difficulty": lv}) for lv in config.levels], model=model_dir, config=config.model_dump(), seed=config.seed)
+    record = provenance([(config.env, {"difficulty": lv, "few_shot": config.few_shot}) for lv in config.levels], model=model_dir, config=config.model_dump(), seed=config.seed)
     trainer = GRPOTrainer(
         model=model,
         args=args,

@@ -37,7 +37,7 @@ def _normalise(envs: EnvSource | Sequence[EnvSource]) -> list[tuple[str, dict[st
     items: Sequence[Any] = [envs] if isinstance(envs, (str, tuple)) else list(envs)
     if not items:
         raise ConfigError("for_grpo needs at least one env, e.g. for_grpo('math/arithmetic-v1').")
-    out = []
+    out: list[tuple[str, dict[str, Any]]] = []
     for item in items:
         if isinstance(item, str):
             out.append((item, {}))

@@ -152,7 +152,7 @@ def build_trainer(recipe: Recipe, callbacks: list[Any] | None = None) -> Any:
             model=model, args=PPOConfig(**trainer_args), env=envs[0][0], env_kwargs=envs[0][1],
             processing_class=tokenizer, callbacks=extra,
         )
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
 
     from ..verify import Curriculum
     from ._grpo import for_grpo

@@ -177,9 +177,9 @@ def _log_per_env(kwargs: dict[str, Any], verdicts: list[tuple[float, dict[str, A
     for env_id in sorted(set(ids)):
         rows = [v for v, i in zip(verdicts, ids, strict=True) if i == env_id]
         log_metric(f"env/{env_id}/reward", sum(r for r, _ in rows) / len(rows))
-        flags = [info.get("correct") for _, info in rows if info.get("correct") is not None]
+        flags: list[float] = [float(bool(info["correct"])) for _, info in rows if info.get("correct") is not None]
         if flags:
-            log_metric(f"env/{env_id}/accuracy", sum(float(f) for f in flags) / len(flags))
+            log_metric(f"env/{env_id}/accuracy", sum(flags) / len(flags))
 
 
 def env_reward(*, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:

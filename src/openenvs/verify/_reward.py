@@ -19,7 +19,7 @@ from pydantic import Field
 
 from .._env import action_text
 from .._shapes import EnvConfig, Score, SingleTurnEnv, Task
-from .._types import Action, Observation, StepResult
+from .._types import Action, Message, Observation, StepResult
 from ._extract import AnswerStyle, extract_answer
 from ._math import math_equal
 
@@ -45,6 +45,13 @@ class MathConfig(EnvConfig):
         "(linear from the budget); 0 disables it.",
     )
     length_budget: int = Field(default=4000, ge=1, description="Completion length in characters before any penalty.")
+    few_shot: int = Field(
+        default=0,
+        ge=0,
+        le=8,
+        description="Worked examples (other tasks of the same env, answered in `answer_style`) shown as earlier "
+        "user/assistant turns before the question. 0 for capable models; 1 teaches small models the format.",
+    )
     verify_timeout: float = Field(
         default=5.0,
         gt=0,
@@ -65,6 +72,22 @@ class MathEnv(SingleTurnEnv[MathConfig]):
     default_system_prompt: ClassVar[str | None] = (
         "Solve the problem. Reason step by step, then put the final answer in \\boxed{}."
     )
+
+    def opening_messages(self, task: Task) -> list[Message]:
+        """The system message, `few_shot` solved examples as earlier turns, then the question."""
+        messages = super().opening_messages(task)
+        if not self.config.few_shot or isinstance(task.prompt, list):
+            return messages
+        shots: list[Message] = []
+        n = self.num_tasks()
+        for k in range(self.config.few_shot):
+            index = (self.index or 0) + 1 + k
+            example = self.get_task(index % n if n else index)
+            if isinstance(example.prompt, list):
+                continue
+            answer = format_answer(str(example.answer), self.config.answer_style)
+            shots += [Message(role="user", content=example.prompt), Message(role="assistant", content=answer)]
+        return [*messages[:-1], *shots, messages[-1]]
 
     def score(self, text: str, task: Task) -> Score:
         """Reward `text` against the gold answer (see the module docstring for the formula)."""
