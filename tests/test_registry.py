@@ -178,3 +178,13 @@ def test_broken_provider_is_skipped_in_listing_but_named_when_used(tmp_path, mon
     assert "bad_provider:specs" in caplog.text
     with pytest.raises(RegistrationError, match=r"provider `bad_provider:specs`.*boom"):
         Registry(builtin=path, entry_points=False).make("bad/thing-v0")
+
+
+def test_first_use_from_many_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    for _ in range(5):
+        reg = Registry(entry_points=False)
+        with ThreadPoolExecutor(8) as pool:
+            specs = list(pool.map(lambda _: reg.spec("math/arithmetic-v1").id, range(16)))
+        assert specs == ["math/arithmetic-v1"] * 16

@@ -22,6 +22,7 @@ import importlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -107,12 +108,24 @@ class Registry:
         self._builtin = builtin_registry_path() if builtin is True else (builtin or None)
         self._use_entry_points = entry_points
         self._loaded = False
+        self._loading = False
+        self._lock = threading.RLock()  # first use may come from several threads at once
 
     # -- loading -----------------------------------------------------------------------------
     def _ensure_loaded(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
+        with self._lock:  # re-entrant: a plugin that calls register() while loading gets through
+            if self._loaded or self._loading:
+                return
+            self._loading = True
+            try:
+                self._load_sources()
+                self._loaded = True
+            finally:
+                self._loading = False
+
+    def _load_sources(self) -> None:
         if self._builtin is not None:
             self.load_file(self._builtin)
             for extra in filter(None, os.environ.get("OPENENVS_REGISTRY", "").split(os.pathsep)):
@@ -156,6 +169,10 @@ class Registry:
 
     def _load_provider(self, namespace: str, strict: bool = True) -> None:
         """Call the provider of `namespace`; a failure raises if `strict`, else is logged and skipped."""
+        with self._lock:
+            self._load_provider_locked(namespace, strict)
+
+    def _load_provider_locked(self, namespace: str, strict: bool) -> None:
         provider = self._providers.pop(namespace, None)
         if provider is None:
             return
