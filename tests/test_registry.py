@@ -186,5 +186,5 @@ def test_first_use_from_many_threads_at_once():
     for _ in range(5):
         reg = Registry(entry_points=False)
         with ThreadPoolExecutor(8) as pool:
-            specs = list(pool.map(lambda _: reg.spec("math/arithmetic-v1").id, range(16)))
+            specs = list(pool.map(lambda _, r=reg: r.spec("math/arithmetic-v1").id, range(16)))
         assert specs == ["math/arithmetic-v1"] * 16
