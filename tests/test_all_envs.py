@@ -21,7 +21,7 @@ def _builtin_ids() -> set[str]:
 
 
 # Providers can add hundreds of generated ids (every reasoning-gym dataset); the cross-process
-# replay runs on the ids written by hand in registry.json and entry points, the rest run in-process.
+# replay runs on the ids written by hand in registry.json; the generated ones run in-process.
 BUILTIN = _builtin_ids()
 
 
