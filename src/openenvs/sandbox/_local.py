@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._errors import SandboxError
+from .._proc import reap
 from ._types import ExecRequest, ExecResult, Layer
 
 __all__ = ["REQUIRED_PROTECTIONS", "Launcher", "LocalBackend", "bwrap_command", "missing_protections"]
@@ -169,16 +170,7 @@ class _Worker:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            logger.warning("sandbox worker %d did not exit after SIGKILL", self.proc.pid)
+        reap(self.proc, "sandbox worker")
         self.errlog.close()
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .._errors import MissingDependency, OpenEnvsError
+from .._proc import reap
 
 __all__ = ["VerifyPool", "default_pool"]
 
@@ -84,16 +85,7 @@ class _Worker:
             self.proc.kill()
         except OSError:
             pass
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            logger.warning("math-verify worker %d did not exit after SIGKILL", self.proc.pid)
+        reap(self.proc, "math-verify worker")
 
 
 class VerifyPool:
