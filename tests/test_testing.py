@@ -72,3 +72,14 @@ def test_broken_envs_fail_with_a_fix(cls, pattern):
     with pytest.raises(ConformanceError, match=pattern) as info:
         check_env(cls())
     assert "Fix:" in str(info.value)
+
+
+def test_play_oracle_follows_the_oracle_and_needs_one():
+    import openenvs
+    from openenvs.testing import play_oracle
+
+    env = openenvs.make("math/arithmetic-v1")
+    total, last = play_oracle(env, seed=4)
+    assert total == 1.0 and last.terminated and last.info["correct"] is True
+    with pytest.raises(ConformanceError, match="no oracle"):
+        play_oracle(Good(), seed=0)

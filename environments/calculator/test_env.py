@@ -5,19 +5,13 @@ from fractions import Fraction
 import pytest
 
 import openenvs
-from openenvs import ConfigError, Message, ToolCall
+from openenvs import ConfigError, Message, ToolCall, testing
 
 from .env import CalculatorEnv, extract_answer, safe_eval
 
 
 def play_oracle(env, index):
-    env.reset(options={"index": index})
-    total = 0.0
-    while True:
-        r = env.step(env.oracle())
-        total += r.reward
-        if r.terminated or r.truncated:
-            return total, r
+    return testing.play_oracle(env, options={"index": index})
 
 
 def test_safe_eval_is_exact_and_refuses_code():

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import openenvs
-from openenvs import Message, ToolCall
+from openenvs import Message, ToolCall, testing
 
 from .env import KINDS, ShopEnv
 
@@ -11,13 +11,7 @@ def call(env, name, **args):
 
 
 def play_oracle(env, index):
-    env.reset(options={"index": index})
-    total = 0.0
-    while True:
-        r = env.step(env.oracle())
-        total += r.reward
-        if r.terminated or r.truncated:
-            return total, r
+    return testing.play_oracle(env, options={"index": index})
 
 
 def test_oracle_reaches_every_kind_of_goal():

@@ -15,6 +15,7 @@ from ._check import (
     check_spec,
     check_step,
     check_step_before_reset,
+    play_oracle,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "check_spec",
     "check_step",
     "check_step_before_reset",
+    "play_oracle",
 ]

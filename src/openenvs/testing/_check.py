@@ -17,7 +17,7 @@ from typing import Any
 from .._env import Env
 from .._errors import OpenEnvsError, ResetNeeded
 from .._spec import EnvSpec
-from .._types import Action, Message, Observation
+from .._types import Action, Message, Observation, StepResult
 
 __all__ = [
     "ConformanceError",
@@ -32,6 +32,7 @@ __all__ = [
     "check_spec",
     "check_step",
     "check_step_before_reset",
+    "play_oracle",
 ]
 
 EnvMaker = Callable[[], Env]
@@ -116,22 +117,31 @@ def check_step(env: Env, actions: Sequence[Action] = PROBE_ACTIONS) -> None:
         env.reset(seed=1)
         result = env.step(action)
         if not isinstance(result, tuple) or len(result) != 5:
-            raise _fail(env, f"step() returned {type(result).__name__}", "return StepResult(obs, reward, terminated, truncated, info)")
+            raise _fail(
+                env,
+                f"step() returned {type(result).__name__}",
+                "return StepResult(obs, reward, terminated, truncated, info)",
+            )
         obs, reward, terminated, truncated, info = result
         if not isinstance(obs, Observation):
             raise _fail(env, f"step() observation is {type(obs).__name__}", "return an openenvs.Observation")
         if not isinstance(reward, (int, float)) or isinstance(reward, bool) or not math.isfinite(reward):
             raise _fail(env, f"step() reward is {reward!r}", "return a finite float")
         if not low <= reward <= high:
-            raise _fail(env, f"reward {reward} for action {action!r} is outside reward_range {(low, high)}",
-                        "clip the reward or widen the manifest's reward_range")
+            raise _fail(
+                env,
+                f"reward {reward} for action {action!r} is outside reward_range {(low, high)}",
+                "clip the reward or widen the manifest's reward_range",
+            )
         if not isinstance(terminated, bool) or not isinstance(truncated, bool):
             raise _fail(env, "terminated/truncated are not bools", "return Python bools")
         if not isinstance(info, dict) or "correct" not in info:
             raise _fail(env, "step() info lacks `correct`", "put `correct` (True, False or None) in info")
         for message in obs.messages:
             if not isinstance(message, Message) or message.role == "assistant":
-                raise _fail(env, "step() returned an assistant message", "return only env-written messages (user, tool, system)")
+                raise _fail(
+                    env, "step() returned an assistant message", "return only env-written messages (user, tool, system)"
+                )
 
 
 def check_step_before_reset(make: EnvMaker) -> None:
@@ -142,7 +152,9 @@ def check_step_before_reset(make: EnvMaker) -> None:
     except ResetNeeded:
         return
     except Exception as exc:
-        raise _fail(env, f"step() before reset() raised {type(exc).__name__}", "subclass openenvs.Env, which raises ResetNeeded") from exc
+        raise _fail(
+            env, f"step() before reset() raised {type(exc).__name__}", "subclass openenvs.Env, which raises ResetNeeded"
+        ) from exc
     finally:
         env.close()
     raise _fail(env, "step() before reset() did not raise", "subclass openenvs.Env, which raises ResetNeeded")
@@ -156,7 +168,9 @@ def check_episode_ends(env: Env, actions: Sequence[Action] = PROBE_ACTIONS) -> N
         raise _fail(env, f"the episode did not end within {_MAX_STEPS} steps", "set max_turns or terminate on failure")
 
 
-def check_determinism(make: EnvMaker, seeds: Sequence[int] = (0, 1, 7), actions: Sequence[Action] = PROBE_ACTIONS) -> None:
+def check_determinism(
+    make: EnvMaker, seeds: Sequence[int] = (0, 1, 7), actions: Sequence[Action] = PROBE_ACTIONS
+) -> None:
     """Two instances with the same seed play the same episode; different seeds give different tasks."""
     first, second = make(), make()
     try:
@@ -164,11 +178,18 @@ def check_determinism(make: EnvMaker, seeds: Sequence[int] = (0, 1, 7), actions:
         for seed in seeds:
             a, b = _episode(first, seed, actions), _episode(second, seed, actions)
             if a != b:
-                raise _fail(first, f"two instances with seed {seed} diverged", "draw all randomness from self.np_random or (config.seed, index)")
+                raise _fail(
+                    first,
+                    f"two instances with seed {seed} diverged",
+                    "draw all randomness from self.np_random or (config.seed, index)",
+                )
             openings.add(a[0])
             if _episode(first, seed, actions) != a:
-                raise _fail(first, f"resetting the same instance with seed {seed} twice gave different episodes",
-                            "reset all episode state in reset()")
+                raise _fail(
+                    first,
+                    f"resetting the same instance with seed {seed} twice gave different episodes",
+                    "reset all episode state in reset()",
+                )
         if len(seeds) > 1 and len(openings) == 1:
             raise _fail(first, f"seeds {list(seeds)} all gave the same episode", "use the seed to choose the task")
     finally:
@@ -200,27 +221,43 @@ def check_close(make: EnvMaker) -> None:
     env.close()
 
 
-def check_oracle(env: Env, seeds: Sequence[int] = (0, 1, 2)) -> None:
-    """If the env offers `oracle()`, following it scores the top of the reward range."""
+def play_oracle(
+    env: Env, *, seed: int | None = None, options: dict[str, Any] | None = None
+) -> tuple[float, StepResult]:
+    """Reset, then follow ``env.oracle()`` until the episode ends; return the total reward and the last step.
+
+    Raises `ConformanceError` when the env has no oracle, or its oracle returns None mid-episode.
+    """
     oracle = getattr(env, "oracle", None)
     if oracle is None:
+        raise _fail(env, "the env has no oracle()", "define oracle() returning the next correct action")
+    env.reset(seed=seed, options=options)
+    total = 0.0
+    for _ in range(_MAX_STEPS):
+        action = oracle()
+        if action is None:
+            raise _fail(env, f"oracle() returned None mid-episode (seed {seed})", "return the next correct action")
+        result = env.step(action)
+        total += result.reward
+        if result.terminated or result.truncated:
+            break
+    return total, result
+
+
+def check_oracle(env: Env, seeds: Sequence[int] = (0, 1, 2)) -> None:
+    """If the env offers `oracle()`, following it scores the top of the reward range."""
+    if getattr(env, "oracle", None) is None:
         return
     high = env.spec.reward_range[1] if env.spec else 1.0
     for seed in seeds:
-        env.reset(seed=seed)
-        total, correct = 0.0, None
-        for _ in range(_MAX_STEPS):
-            action = oracle()
-            if action is None:
-                raise _fail(env, f"oracle() returned None mid-episode (seed {seed})", "return the next correct action")
-            result = env.step(action)
-            total += result.reward
-            correct = result.info.get("correct")
-            if result.terminated or result.truncated:
-                break
+        total, last = play_oracle(env, seed=seed)
+        correct = last.info.get("correct")
         if correct is False or total < high - 1e-9:
-            raise _fail(env, f"the oracle scored {total} (correct={correct}) on seed {seed}, below {high}",
-                        "fix the scorer or the gold answer")
+            raise _fail(
+                env,
+                f"the oracle scored {total} (correct={correct}) on seed {seed}, below {high}",
+                "fix the scorer or the gold answer",
+            )
 
 
 _CHILD = """
@@ -242,13 +279,22 @@ def check_cross_process(env_id: str, kwargs: dict[str, Any], seed: int = 5) -> N
         env.close()
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, env_id, json.dumps(kwargs), str(seed)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if proc.returncode != 0:
-        raise _fail(env_id, f"a fresh process could not play the env: {proc.stderr.strip()[-500:]}", "make the env importable by id")
+        raise _fail(
+            env_id,
+            f"a fresh process could not play the env: {proc.stderr.strip()[-500:]}",
+            "make the env importable by id",
+        )
     if json.loads(proc.stdout.strip().splitlines()[-1]) != expected:
-        raise _fail(env_id, "a second process played a different episode with the same seed",
-                    "do not depend on hash(), set order, time or process state; derive tasks from (seed, index)")
+        raise _fail(
+            env_id,
+            "a second process played a different episode with the same seed",
+            "do not depend on hash(), set order, time or process state; derive tasks from (seed, index)",
+        )
 
 
 def check_env(env_or_id: Env | str, *, kwargs: dict[str, Any] | None = None, cross_process: bool = True) -> None:
