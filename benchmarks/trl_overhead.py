@@ -24,7 +24,7 @@ from datasets import Dataset  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 import openenvs  # noqa: E402
-from openenvs._models import tiny_model_dir  # noqa: E402
+from openenvs.models import tiny_model_dir  # noqa: E402
 from openenvs.trl import correct_reward, for_grpo, format_reward  # noqa: E402
 
 BOXED = re.compile(r"\\boxed\{([^{}]*)\}")

@@ -113,3 +113,80 @@ def test_close_and_context_manager():
     with Echo() as env:
         env.reset(seed=0)
     env.close()
+
+
+class Base(Env):
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return Observation(messages=[Message(role="user", content="go")]), {}
+
+    def step(self, action):
+        return StepResult(Observation(), 0.0, False, False, {"correct": None})
+
+    async def astep(self, action):
+        return StepResult(Observation(), 0.0, False, False, {"correct": None})
+
+
+class Child(Base):
+    def reset(self, *, seed=None, options=None):
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        return super().step(action)
+
+    async def astep(self, action):
+        return await super().astep(action)
+
+
+class GrandChild(Child):
+    def step(self, action):
+        return super().step(action)
+
+    async def astep(self, action):
+        return await super().astep(action)
+
+
+class StepViaThread(Base):
+    async def astep(self, action):  # an astep that runs the sync step: still one turn per call
+        return await asyncio.to_thread(self.step, action)
+
+
+@pytest.mark.parametrize("cls", [Child, GrandChild, StepViaThread])
+def test_turn_bookkeeping_runs_once_per_public_call(cls):
+    env = cls()
+    env.max_turns = 4
+    env.reset(seed=0)
+    for turn in range(1, 5):
+        result = env.step("x")
+        assert env.turn == turn
+        assert result.truncated is (turn == 4)
+    with pytest.raises(ResetNeeded):
+        env.step("x")
+
+    async def play():
+        await env.areset(seed=1)
+        for turn in range(1, 5):
+            result = await env.astep("x")
+            assert env.turn == turn
+            assert result.truncated is (turn == 4)
+
+    asyncio.run(play())
+
+
+def test_a_failing_step_does_not_leave_the_env_inside_a_call():
+    class Flaky(Base):
+        fail = True
+
+        def step(self, action):
+            if self.fail:
+                self.fail = False
+                raise RuntimeError("boom")
+            return super().step(action)
+
+    env = Flaky()
+    env.max_turns = 2
+    env.reset(seed=0)
+    with pytest.raises(RuntimeError):
+        env.step("x")
+    assert env.step("x").truncated is False and env.turn == 1
+    assert env.step("x").truncated is True

@@ -94,8 +94,16 @@ def test_wheel_installs_in_fresh_venv_and_finds_builtin_envs(tmp_path):
         "assert 'math/arithmetic-v1' in [s.id for s in openenvs.list_envs(namespace='math')];"
         "check_env('math/arithmetic-v1', cross_process=False); print(openenvs.__file__)"
     )
-    out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300, env=clean)
     assert out.returncode == 0, out.stderr
     assert str(venv) in out.stdout  # the installed copy, not the source tree
+    import zipfile
+
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert tops == {"openenvs", wheel.name.split("-py")[0] + ".dist-info"}  # no top-level `environments`
+    envs = subprocess.run([str(py), "-c", "import openenvs.envs.code.env as m; print(m.__file__)"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300, env=clean)
+    assert envs.returncode == 0 and str(venv) in envs.stdout, envs.stderr
     cli = subprocess.run([str(venv / "bin" / "openenvs"), "info", "math/arithmetic-v1"], capture_output=True, text=True, cwd=tmp_path)
     assert cli.returncode == 0 and "fingerprint" in cli.stdout

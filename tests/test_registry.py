@@ -22,7 +22,7 @@ from openenvs import (
 def _spec(env_id: str, **extra) -> dict:
     base = {
         "id": env_id,
-        "entry_point": "environments.arithmetic.env:ArithmeticEnv",
+        "entry_point": "openenvs.envs.arithmetic.env:ArithmeticEnv",
         "description": "test",
         "license": "MIT",
     }
@@ -91,10 +91,10 @@ def test_spdx_error_suggests_fix():
 
 
 def test_entry_point_that_does_not_import(fresh_registry):
-    fresh_registry.register(_spec("x/broken-v1", entry_point="environments.nope.env:Nope"))
-    with pytest.raises(RegistrationError, match=r"environments\.nope"):
+    fresh_registry.register(_spec("x/broken-v1", entry_point="openenvs.envs.nope.env:Nope"))
+    with pytest.raises(RegistrationError, match=r"openenvs\.envs\.nope"):
         fresh_registry.make("x/broken-v1")
-    fresh_registry.register(_spec("x/broken-v2", entry_point="environments.arithmetic.env:Nope"))
+    fresh_registry.register(_spec("x/broken-v2", entry_point="openenvs.envs.arithmetic.env:Nope"))
     with pytest.raises(RegistrationError, match="no attribute `Nope`"):
         fresh_registry.make("x/broken-v2")
 
@@ -125,7 +125,7 @@ def test_providers_load_lazily(tmp_path, monkeypatch):
         "import openenvs\nCALLS = []\n"
         "def specs():\n"
         "    CALLS.append(1)\n"
-        "    return [openenvs.EnvSpec(id='lazy/one-v0', entry_point='environments.arithmetic.env:ArithmeticEnv',"
+        "    return [openenvs.EnvSpec(id='lazy/one-v0', entry_point='openenvs.envs.arithmetic.env:ArithmeticEnv',"
         " description='d', license='MIT')]\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -155,7 +155,7 @@ def test_extra_registry_files_from_environment(tmp_path):
 def test_import_is_light():
     code = (
         "import sys, openenvs; openenvs.spec('math/arithmetic-v1');"
-        "heavy = [m for m in ('torch', 'transformers', 'trl', 'vllm', 'environments.arithmetic.env', 'gymnasium', 'datasets')"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'vllm', 'openenvs.envs.arithmetic.env', 'gymnasium', 'datasets')"
         " if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -188,3 +188,24 @@ def test_first_use_from_many_threads_at_once():
         with ThreadPoolExecutor(8) as pool:
             specs = list(pool.map(lambda _, r=reg: r.spec("math/arithmetic-v1").id, range(16)))
         assert specs == ["math/arithmetic-v1"] * 16
+
+
+def test_old_environments_paths_still_load_with_a_future_warning(fresh_registry):
+    fresh_registry.register(_spec("old/arith-v1", entry_point="environments.arithmetic.env:ArithmeticEnv"))
+    with pytest.warns(FutureWarning, match=r"openenvs\.envs\.arithmetic\.env"):
+        env = fresh_registry.make("old/arith-v1")
+    from openenvs.envs.arithmetic.env import ArithmeticEnv
+
+    assert type(env) is ArithmeticEnv
+
+
+def test_moved_names_keep_their_old_imports():
+    import openenvs
+    import openenvs.models
+    import openenvs.tools
+    import openenvs.verify
+    from openenvs import _models
+
+    assert openenvs.verify.MathEnv is openenvs.MathEnv and openenvs.verify.MathConfig is openenvs.MathConfig
+    assert openenvs.tools.environment_factory is __import__("openenvs.trl._factory").trl._factory.environment_factory
+    assert _models.tiny_model_dir is openenvs.models.tiny_model_dir

@@ -26,9 +26,9 @@ class Nondeterministic(Good):
         return Observation(messages=[Message(role="user", content=str(random.random()))]), {}
 
 
-class NoCorrect(Good):
+class BadCorrect(Good):
     def step(self, action):
-        return StepResult(Observation(), 0.0, True, False, {})
+        return StepResult(Observation(), 0.0, True, False, {"correct": "no"})
 
 
 class BadReset(Good):
@@ -61,7 +61,7 @@ def test_good_env_passes():
     ("cls", "pattern"),
     [
         (Nondeterministic, "diverged"),
-        (NoCorrect, "lacks `correct`"),
+        (BadCorrect, "info\\['correct'\\] is 'no'"),
         (BadReset, "reset\\(\\) returned list"),
         (NeverEnds, "did not end"),
         (IgnoresSeed, "same episode"),
@@ -83,3 +83,86 @@ def test_play_oracle_follows_the_oracle_and_needs_one():
     assert total == 1.0 and last.terminated and last.info["correct"] is True
     with pytest.raises(ConformanceError, match="no oracle"):
         play_oracle(Good(), seed=0)
+
+
+class DesignEcho(Env):
+    """Written exactly like DESIGN.md's `Echo` example: its step returns `{}` as info."""
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.word = str(self.np_random.integers(1000))
+        return Observation(messages=[Message(role="user", content=f"Say {self.word}")]), {}
+
+    def step(self, action):
+        text = action if isinstance(action, str) else action.content
+        return Observation(messages=[]), float(self.word in text), True, False, {}
+
+
+def test_env_written_like_the_design_example_passes_and_gets_default_info():
+    check_env(DesignEcho())
+    env = DesignEcho()
+    env.reset(seed=0)
+    info = env.step("nothing").info
+    assert info["correct"] is None
+    assert info["source"] == {"env_id": None, "index": None, "difficulty": None}
+
+
+REVERSE = """
+import random
+from openenvs import Score, SingleTurnEnv, Task
+
+
+class ReverseEnv(SingleTurnEnv):
+    def get_task(self, index):
+        word = "".join(random.Random(f"{self.config.seed}:{index}").choices("abcdefgh", k=5))
+        return Task(prompt=f"Reverse {word}", answer=word[::-1])
+
+    def score(self, text, task):
+        ok = text.strip() == task.answer
+        return Score(reward=float(ok), correct=ok)
+
+    def oracle(self):
+        return self.task.answer
+"""
+
+
+def test_check_env_on_an_env_registered_at_run_time(tmp_path, monkeypatch):
+    import warnings
+
+    import openenvs
+    from openenvs.testing import ConformanceWarning
+
+    (tmp_path / "runtime_reverse_pkg.py").write_text(REVERSE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = openenvs.EnvSpec(id="demo/reverse-v1", entry_point="runtime_reverse_pkg:ReverseEnv",
+                            description="Reverse a word.", license="MIT")
+    openenvs.register(spec)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConformanceWarning)  # the cross-process check really ran
+            check_env("demo/reverse-v1")
+        # An entry point that a fresh process cannot import: skipped with a stated reason, no wrong suggestion.
+        openenvs.register(spec.model_copy(update={"id": "demo/reverse-v2", "entry_point": "__main__:ReverseEnv"}))
+        import __main__
+
+        monkeypatch.setattr(__main__, "ReverseEnv", __import__("runtime_reverse_pkg").ReverseEnv, raising=False)
+        with pytest.warns(ConformanceWarning, match="cross-process check skipped.*__main__"):
+            check_env("demo/reverse-v2")
+    finally:
+        openenvs.registry.unregister("demo/reverse-v1")
+        openenvs.registry.unregister("demo/reverse-v2")
+
+
+def test_cross_process_catches_a_run_time_env_that_differs_between_processes(tmp_path, monkeypatch):
+    import openenvs
+
+    (tmp_path / "runtime_pid_pkg.py").write_text(REVERSE.replace(
+        'Task(prompt=f"Reverse {word}"', 'Task(prompt=f"Reverse {word} {__import__(\'os\').getpid()}"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    openenvs.register(openenvs.EnvSpec(id="demo/pid-v1", entry_point="runtime_pid_pkg:ReverseEnv",
+                                       description="Differs per process.", license="MIT"))
+    try:
+        with pytest.raises(ConformanceError, match="second process played a different episode"):
+            check_env("demo/pid-v1")
+    finally:
+        openenvs.registry.unregister("demo/pid-v1")

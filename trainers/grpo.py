@@ -12,7 +12,7 @@ import argparse
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
-from openenvs._models import default_model_dir
+from openenvs.models import default_model_dir
 from openenvs.trl import for_grpo
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

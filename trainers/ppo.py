@@ -10,7 +10,7 @@ import argparse
 
 import torch
 
-from openenvs._models import default_model_dir
+from openenvs.models import default_model_dir
 from openenvs.trl import PPOConfig, PPOTrainer
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -4,7 +4,7 @@ Categories: ``simple`` (Python), ``multiple``, ``parallel``, ``parallel_multiple
 ``irrelevance``. The model sees the question and the functions (as tools) and answers once:
 with structured ``tool_calls`` or with calls written as text in any format
 `openenvs.tools.parse_tool_calls` reads (BFCL's own ``[f(a=1), g(b=2)]`` included). Reward is
-1.0 when the calls match ``possible_answer`` (see `environments.bfcl.checker`); for
+1.0 when the calls match ``possible_answer`` (see `openenvs.envs.bfcl.checker`); for
 ``irrelevance`` it is 1.0 when the model makes no call.
 
 Data: the `bfcl-eval` package (Apache-2.0), installed with ``pip install --no-deps bfcl-eval``.

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import openenvs
-from environments.code._data import FIXTURES, load_humaneval, load_problems
 from openenvs import ConfigError
+from openenvs.envs.code._data import FIXTURES, load_humaneval, load_problems
 from openenvs.sandbox import default_sandbox
 from openenvs.testing import check_env
 from openenvs.verify import extract_code

@@ -8,9 +8,9 @@ from fractions import Fraction
 import pytest
 
 import openenvs
-from environments.math_datasets import env as dataset_env
-from environments.math_datasets.env import BUNDLED, MathDatasetEnv
 from openenvs import ConfigError
+from openenvs.envs.math_datasets import env as dataset_env
+from openenvs.envs.math_datasets.env import BUNDLED, MathDatasetEnv
 from openenvs.verify import extract_boxed, math_equal
 
 GSM_KW = {"question_field": "question", "answer_field": "answer", "answer_format": "gsm8k"}

@@ -25,7 +25,7 @@ def specs() -> list[EnvSpec]:
         out.append(
             EnvSpec(
                 id=f"rg/{name}-v0",
-                entry_point="environments.reasoning_gym.env:ReasoningGymEnv",
+                entry_point="openenvs.envs.reasoning_gym.env:ReasoningGymEnv",
                 description=f"{doc.rstrip('.')}. Answer in <answer> tags; scored by reasoning-gym's score_answer.",
                 license="Apache-2.0",
                 kind="single-turn",

@@ -5,11 +5,11 @@ import pytest
 rg_factory = pytest.importorskip("reasoning_gym.factory")
 
 import openenvs  # noqa: E402
-from environments.reasoning_gym import env as rg_env  # noqa: E402
-from environments.reasoning_gym.env import NO_GOLD_ANSWER, ReasoningGymEnv  # noqa: E402
-from environments.reasoning_gym.specs import EXCLUDED, specs  # noqa: E402
 from openenvs import ConfigError  # noqa: E402
 from openenvs._spec import ENV_ID_RE  # noqa: E402
+from openenvs.envs.reasoning_gym import env as rg_env  # noqa: E402
+from openenvs.envs.reasoning_gym.env import NO_GOLD_ANSWER, ReasoningGymEnv  # noqa: E402
+from openenvs.envs.reasoning_gym.specs import EXCLUDED, specs  # noqa: E402
 
 NAMES = sorted(set(rg_factory.DATASETS) - set(EXCLUDED))
 

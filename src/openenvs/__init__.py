@@ -40,6 +40,8 @@ _LAZY: dict[str, str] = {
     "SingleTurnEnv": "._shapes",
     "Task": "._shapes",
     "Turn": "._shapes",
+    "MathConfig": "._math_env",
+    "MathEnv": "._math_env",
     # registry
     "EnvFactory": "._registry",
     "Registry": "._registry",
@@ -73,6 +75,8 @@ __all__ = [
     "EnvNotFound",
     "EnvSpec",
     "FunctionCall",
+    "MathConfig",
+    "MathEnv",
     "Message",
     "MissingDependency",
     "MultiTurnConfig",
@@ -140,6 +144,7 @@ if TYPE_CHECKING:
         SandboxTimeout,
         VersionNotFound,
     )
+    from ._math_env import MathConfig, MathEnv
     from ._registry import EnvFactory, Registry
     from ._shapes import EnvConfig, MultiTurnConfig, MultiTurnEnv, Score, SingleTurnEnv, Task, Turn
     from ._spec import DatasetInfo, EnvSpec, Source, VerifierInfo, parse_env_id

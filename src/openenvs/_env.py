@@ -33,15 +33,43 @@ def action_text(action: Action) -> str:
     return action if isinstance(action, str) else (action.content or "")
 
 
+def _begin_reset(self: Env, seed: int | None) -> None:
+    if seed is not None:
+        self._seed = seed
+        self._np_random = None
+    self._turn = 0
+    self._done = False
+
+
 def _wrap_reset(reset: Any) -> Any:
     @functools.wraps(reset)
     def wrapped(self: Env, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
-        if seed is not None:
-            self._seed = seed
-            self._np_random = None
-        self._turn = 0
+        if self._in_call:  # reached through super().reset() from a wrapped override: bookkeeping already done
+            return reset(self, seed=seed, options=options)
+        _begin_reset(self, seed)
+        self._in_call = True
+        try:
+            result = reset(self, seed=seed, options=options)
+        finally:
+            self._in_call = False
         self._done = False
-        result = reset(self, seed=seed, options=options)
+        return result
+
+    wrapped.__openenvs_wrapped__ = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _wrap_areset(areset: Any) -> Any:
+    @functools.wraps(areset)
+    async def wrapped(self: Env, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        if self._in_call:
+            return await areset(self, seed=seed, options=options)
+        _begin_reset(self, seed)
+        self._in_call = True
+        try:
+            result = await areset(self, seed=seed, options=options)
+        finally:
+            self._in_call = False
         self._done = False
         return result
 
@@ -58,13 +86,19 @@ def _reset_needed(self: Env) -> ResetNeeded:
 
 
 def _after_step(self: Env, result: Any) -> StepResult:
-    """Count the turn, apply `max_turns` truncation and mark the episode done (hot path: keep it lean)."""
+    """Count the turn, fill the optional info keys, apply `max_turns` and mark the episode done (hot path)."""
     self._turn = turn = self._turn + 1
     out: StepResult = result if type(result) is StepResult else StepResult(*result)
+    info = out[4]
+    if "correct" not in info:
+        info["correct"] = None
+    if "source" not in info:
+        spec = self.spec
+        info["source"] = {"env_id": spec.id if spec is not None else None, "index": None, "difficulty": None}
     if out[2] or out[3]:
         self._done = True
     elif self.max_turns is not None and turn >= self.max_turns:
-        out.info["truncated_by"] = "max_turns"
+        info["truncated_by"] = "max_turns"
         out = out._replace(truncated=True)
         self._done = True
     return out
@@ -73,9 +107,16 @@ def _after_step(self: Env, result: Any) -> StepResult:
 def _wrap_step(step: Any) -> Any:
     @functools.wraps(step)
     def wrapped(self: Env, action: Action) -> StepResult:
+        if self._in_call:  # super().step() from a wrapped override, or step() called by astep(): count once
+            return step(self, action)  # type: ignore[no-any-return]
         if self._done is not False:
             raise _reset_needed(self)
-        return _after_step(self, step(self, action))
+        self._in_call = True
+        try:
+            result = step(self, action)
+        finally:
+            self._in_call = False
+        return _after_step(self, result)
 
     wrapped.__openenvs_wrapped__ = True  # type: ignore[attr-defined]
     return wrapped
@@ -84,24 +125,16 @@ def _wrap_step(step: Any) -> Any:
 def _wrap_astep(astep: Any) -> Any:
     @functools.wraps(astep)
     async def wrapped(self: Env, action: Action) -> StepResult:
+        if self._in_call:
+            return await astep(self, action)  # type: ignore[no-any-return]
         if self._done is not False:
             raise _reset_needed(self)
-        return _after_step(self, await astep(self, action))
-
-    wrapped.__openenvs_wrapped__ = True  # type: ignore[attr-defined]
-    return wrapped
-
-
-def _wrap_areset(areset: Any) -> Any:
-    @functools.wraps(areset)
-    async def wrapped(self: Env, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
-        if seed is not None:
-            self._seed = seed
-            self._np_random = None
-        self._turn = 0
-        result = await areset(self, seed=seed, options=options)
-        self._done = False
-        return result
+        self._in_call = True
+        try:
+            result = await astep(self, action)
+        finally:
+            self._in_call = False
+        return _after_step(self, result)
 
     wrapped.__openenvs_wrapped__ = True  # type: ignore[attr-defined]
     return wrapped
@@ -119,10 +152,15 @@ class Env:
 
     A subclass MAY override ``areset``/``astep`` (async twins; the defaults call the sync methods),
     ``close`` (release processes and files), and set ``max_turns`` (the base class truncates the
-    episode after that many steps) and ``metadata``. ``info`` should carry ``correct`` (bool or None)
-    and ``source`` (``{"env_id", "index", "difficulty"}``).
+    episode after that many steps) and ``metadata``.
 
-    The base class tracks the turn count, raises :class:`~openenvs.ResetNeeded` when ``step`` is
+    ``info`` keys: ``correct`` (bool, or None when the env cannot tell) and ``source``
+    (``{"env_id", "index", "difficulty"}``) are optional for the subclass: the base class fills
+    ``correct=None`` and a ``source`` naming the env id when a step leaves them out. Envs that know
+    the answer SHOULD set ``correct``; everything else in ``info`` is free-form.
+
+    The base class tracks the turn count (once per public call, however deep the overrides that
+    call ``super().step()``), raises :class:`~openenvs.ResetNeeded` when ``step`` is
     called before ``reset`` or after the episode ended, and records the `spec` it was made from.
     """
 
@@ -135,6 +173,7 @@ class Env:
     _np_random: np.random.Generator | None = None
     _turn: int = 0
     _done: bool | None = None
+    _in_call: bool = False  # inside a public reset/step: nested wrapped calls skip the bookkeeping
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,9 +55,36 @@ def builtin_registry_path() -> Path:
     return Path(__file__).resolve().parents[2] / "registry.json"
 
 
+_OLD_ENVS_PACKAGE = "environments."
+_ENVS_PACKAGE = "openenvs.envs."
+_REMOVAL = "0.3.0"
+
+
+def _renamed_module(module_name: str) -> str:
+    """Map the pre-0.2 top-level ``environments.<family>`` paths to ``openenvs.envs.<family>`` (with a FutureWarning).
+
+    Only families that openenvs ships are redirected; a project's own ``environments`` package is left alone.
+    """
+    if not module_name.startswith(_OLD_ENVS_PACKAGE):
+        return module_name
+    family = module_name[len(_OLD_ENVS_PACKAGE) :].split(".", 1)[0]
+    bundled = Path(__file__).resolve().parent / "envs" / family
+    if not bundled.is_dir():
+        return module_name
+    new = _ENVS_PACKAGE + module_name[len(_OLD_ENVS_PACKAGE) :]
+    warnings.warn(
+        f"The module path `{module_name}` is deprecated and will stop working in openenvs {_REMOVAL}: "
+        f"the built-in environments install as `openenvs.envs`; use `{new}`.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return new
+
+
 def load_entry_point(entry_point: str, *, env_id: str | None = None, extras: Iterable[str] = ()) -> Any:
     """Import ``module:attr`` and return the attribute, with an error that names the fix."""
     module_name, _, attr = entry_point.partition(":")
+    module_name = _renamed_module(module_name)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

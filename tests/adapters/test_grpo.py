@@ -14,7 +14,7 @@ import torch  # noqa: E402
 
 import openenvs  # noqa: E402
 from openenvs import EnvSpec  # noqa: E402
-from openenvs._models import tiny_model_dir  # noqa: E402
+from openenvs.models import tiny_model_dir  # noqa: E402
 from openenvs.trl import correct_reward, env_reward, for_grpo, format_reward, make_rows, tool_answer_reward  # noqa: E402
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")

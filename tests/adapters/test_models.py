@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("gguf")
 
-from openenvs._models import default_model_dir, smollm2_gguf_path, tiny_model_dir  # noqa: E402
+from openenvs.models import default_model_dir, smollm2_gguf_path, tiny_model_dir  # noqa: E402
 
 
 def test_gguf_is_found_without_importing_the_plugin():
@@ -47,7 +47,7 @@ def test_default_model_is_converted_once_and_answers(tmp_path, monkeypatch):
 
 
 def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
-    from openenvs._models import cache_dir
+    from openenvs.models import cache_dir
 
     monkeypatch.setenv("OPENENVS_CACHE", str(tmp_path))
     assert cache_dir() == tmp_path

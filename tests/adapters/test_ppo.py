@@ -166,7 +166,7 @@ class EchoTwiceEnv(MultiTurnEnv):
 
 @pytest.fixture(scope="module")
 def tiny_dir():
-    models = pytest.importorskip("openenvs._models")
+    models = pytest.importorskip("openenvs.models")
     try:
         return str(models.tiny_model_dir())
     except Exception as exc:  # noqa: BLE001 - the bundled tokenizer package is an optional dependency

@@ -38,13 +38,13 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
-    from openenvs._models import default_model_dir
+    from openenvs.models import default_model_dir
 
     return default_model_dir()
 
 
 @pytest.fixture(scope="session")
 def tiny_dir() -> Path:
-    from openenvs._models import tiny_model_dir
+    from openenvs.models import tiny_model_dir
 
     return tiny_model_dir()

@@ -171,7 +171,7 @@ def test_eval_cli_rejects_bad_input(tmp_path, capsys):
 def test_vllm_offline_policy():
     """VLLMPolicy where vllm is importable (GPU machines; here vLLM lives in .venv-vllm, checked by hand)."""
     pytest.importorskip("vllm", reason="vllm is not importable in this venv (the CPU build lives in .venv-vllm)")
-    from openenvs._models import default_model_dir
+    from openenvs.models import default_model_dir
     from openenvs.rollout import VLLMPolicy
 
     policy = VLLMPolicy(default_model_dir(), max_model_len=1024, enforce_eager=True)

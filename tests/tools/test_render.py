@@ -90,7 +90,7 @@ def test_template_messages_decode_arguments():
 def test_real_smollm2_template_without_tool_support_falls_back():
     """SmolLM2-135M-Instruct's own template (bundled, converted locally) has no tools= support."""
     transformers = pytest.importorskip("transformers")
-    from openenvs._models import tiny_model_dir
+    from openenvs.models import tiny_model_dir
 
     try:
         folder = tiny_model_dir()

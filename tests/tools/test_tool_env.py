@@ -185,7 +185,7 @@ def test_importing_openenvs_tools_stays_light():
     import sys
 
     code = (
-        "import sys, openenvs.tools, environments.shop.env, environments.calculator.env; "
+        "import sys, openenvs.tools, openenvs.envs.shop.env, openenvs.envs.calculator.env; "
         "heavy = [m for m in ('mcp', 'transformers', 'torch', 'trl', 'vllm', 'bfcl_eval') if m in sys.modules]; "
         "print(heavy); sys.exit(1 if heavy else 0)"
     )

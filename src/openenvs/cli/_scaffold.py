@@ -140,9 +140,11 @@ def scaffold(name: str, *, namespace: str = "custom", root: str | Path | None = 
         raise ConfigError(f"{folder} already exists; choose another NAME or remove the folder.")
     env_id = f"{namespace}/{name.replace('_', '-')}-v1"
     cls = _camel(name)
+    # In the openenvs source tree, environments/ installs as `openenvs.envs`; elsewhere it is the project's own package.
+    package = "openenvs.envs" if (base / "src" / "openenvs" / "envs").exists() else "environments"
     spec = EnvSpec(
         id=env_id,
-        entry_point=f"environments.{name}.env:{cls}Env",
+        entry_point=f"{package}.{name}.env:{cls}Env",
         description=f"{_camel(name)} (scaffold): reverse the letters of a few words.",
         license=license,
         kind="single-turn",

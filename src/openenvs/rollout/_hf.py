@@ -68,7 +68,7 @@ class HFPolicy(LocalPolicy):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model: Any
         if model is None:
-            from .._models import default_model_dir
+            from ..models import default_model_dir
 
             model = default_model_dir()
         if isinstance(model, (str, Path)):

@@ -152,7 +152,7 @@ class VLLMServer:
     def model_path(self) -> Path:
         """The model folder served."""
         if self._model is None:
-            from .._models import default_model_dir
+            from ..models import default_model_dir
 
             self._model = default_model_dir()
         return self._model

@@ -51,7 +51,7 @@ class VLLMPolicy(LocalPolicy):
                 "vllm", "vllm", "VLLMPolicy; on CPU use the server instead: openenvs serve-model"
             ) from exc
         if model is None:
-            from .._models import default_model_dir
+            from ..models import default_model_dir
 
             model = default_model_dir()
         path = Path(model)

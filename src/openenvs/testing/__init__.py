@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._check import (
     ConformanceError,
+    ConformanceWarning,
     check_async_agrees,
     check_close,
     check_cross_process,
@@ -20,6 +21,7 @@ from ._check import (
 
 __all__ = [
     "ConformanceError",
+    "ConformanceWarning",
     "check_async_agrees",
     "check_close",
     "check_cross_process",

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +23,7 @@ from .._types import Action, Message, Observation, StepResult
 
 __all__ = [
     "ConformanceError",
+    "ConformanceWarning",
     "check_async_agrees",
     "check_close",
     "check_cross_process",
@@ -135,8 +138,10 @@ def check_step(env: Env, actions: Sequence[Action] = PROBE_ACTIONS) -> None:
             )
         if not isinstance(terminated, bool) or not isinstance(truncated, bool):
             raise _fail(env, "terminated/truncated are not bools", "return Python bools")
-        if not isinstance(info, dict) or "correct" not in info:
-            raise _fail(env, "step() info lacks `correct`", "put `correct` (True, False or None) in info")
+        if not isinstance(info, dict):
+            raise _fail(env, f"step() info is {type(info).__name__}", "return a dict as the fifth item")
+        if info.get("correct") not in (True, False, None):
+            raise _fail(env, f"info['correct'] is {info['correct']!r}", "set `correct` to True, False or None")
         for message in obs.messages:
             if not isinstance(message, Message) or message.role == "assistant":
                 raise _fail(
@@ -261,33 +266,67 @@ def check_oracle(env: Env, seeds: Sequence[int] = (0, 1, 2)) -> None:
 
 
 _CHILD = """
-import json, sys, openenvs
-env = openenvs.make(sys.argv[1], **json.loads(sys.argv[2]))
+import json, sys
+from openenvs import EnvSpec, registry
+from openenvs._registry import load_entry_point
+spec = EnvSpec.model_validate_json(sys.argv[1])
+try:
+    load_entry_point(spec.entry_point, env_id=spec.id, extras=spec.extras)
+except Exception as exc:
+    print(json.dumps({"unimportable": str(exc)}))
+    sys.exit(3)
+env = registry.make(spec)
 from openenvs.testing._check import _episode, PROBE_ACTIONS
-print(json.dumps(_episode(env, int(sys.argv[3]), PROBE_ACTIONS)))
+print(json.dumps(_episode(env, int(sys.argv[2]), PROBE_ACTIONS)))
 """
+_UNIMPORTABLE = 3
+
+
+class ConformanceWarning(UserWarning):
+    """A conformance check could not run (the message says why and how to enable it)."""
+
+
+def _skip(env_id: str, why: str, fix: str) -> None:
+    warnings.warn(f"{env_id}: cross-process check skipped: {why}. To run it: {fix}", ConformanceWarning, stacklevel=3)
 
 
 def check_cross_process(env_id: str, kwargs: dict[str, Any], seed: int = 5) -> None:
-    """A fresh Python process plays the same episode for the same id, kwargs and seed."""
+    """A fresh Python process plays the same episode for the same manifest, kwargs and seed.
+
+    The child gets the manifest itself (so envs registered at run time with `register` are
+    covered) and this process's import path. When the entry point cannot be imported in a fresh
+    process (it lives in ``__main__``, say), the check is skipped with a `ConformanceWarning`.
+    """
     from .._api import make
+    from .._api import spec as get_spec
 
     env = make(env_id, **kwargs)
     try:
         expected = json.loads(json.dumps(_episode(env, seed, PROBE_ACTIONS)))
     finally:
         env.close()
+    manifest = get_spec(env_id).with_kwargs(**kwargs)
+    module = manifest.entry_point.partition(":")[0]
+    if module == "__main__":
+        _skip(env_id, f"its entry point `{manifest.entry_point}` is defined in __main__", "move the env to a module")
+        return
+    path = os.pathsep.join([p for p in sys.path if p] + [os.environ.get("PYTHONPATH", "")])
     proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, env_id, json.dumps(kwargs), str(seed)],
+        [sys.executable, "-c", _CHILD, manifest.model_dump_json(), str(seed)],
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "PYTHONPATH": path},
     )
+    if proc.returncode == _UNIMPORTABLE:
+        why = json.loads(proc.stdout.strip().splitlines()[-1])["unimportable"]
+        _skip(env_id, f"a fresh process cannot import it ({why})", "register it from an importable module")
+        return
     if proc.returncode != 0:
         raise _fail(
             env_id,
             f"a fresh process could not play the env: {proc.stderr.strip()[-500:]}",
-            "make the env importable by id",
+            "make the env constructible from its manifest alone (no state set up at run time)",
         )
     if json.loads(proc.stdout.strip().splitlines()[-1]) != expected:
         raise _fail(

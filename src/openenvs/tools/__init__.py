@@ -28,7 +28,6 @@ from ._env import ToolEnv, ToolEnvConfig
 from ._parse import CallFormat, ParseResult, parse_python_calls, parse_tool_calls
 from ._render import messages_for_template, render_prompt, tools_system_prompt
 from ._tool import Tool, ToolBox, format_result, tool, truncate
-from ._trl import environment_factory
 
 __all__ = [
     "CallFormat",
@@ -58,8 +57,11 @@ _MCP_NAMES = {"MCPClient", "build_mcp_server", "episode_tools", "serve_env"}
 def __getattr__(name: str) -> Any:
     if name in _MCP_NAMES:
         return getattr(importlib.import_module("._mcp", __name__), name)
+    if name == "environment_factory":  # a TRL adapter: it lives in openenvs.trl; re-exported for old imports
+        return importlib.import_module("openenvs.trl._factory").environment_factory
     raise AttributeError(f"module 'openenvs.tools' has no attribute {name!r}")
 
 
 if TYPE_CHECKING:
+    from ..trl._factory import environment_factory
     from ._mcp import MCPClient, build_mcp_server, episode_tools, serve_env

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._curriculum import CurriculumCallback
 from ._evaluate import evaluate_rows
+from ._factory import environment_factory
 from ._grpo import EnvSource, for_grpo, make_rows
 from ._multiturn import make_rollout_func
 from ._ppo import PPOTrainer
@@ -36,6 +37,7 @@ __all__ = [
     "correct_reward",
     "default_scorer",
     "env_reward",
+    "environment_factory",
     "evaluate_rows",
     "for_grpo",
     "format_reward",

@@ -87,7 +87,7 @@ def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
 
-    from .._models import default_model_dir
+    from ..models import default_model_dir
     from ..verify import Curriculum
     from ._evaluate import evaluate_rows
     from ._grpo import for_grpo, make_rows

@@ -105,7 +105,7 @@ def make_recipe(data: dict[str, Any], overrides: dict[str, Any] | None = None) -
 
 def resolve_model(name: str) -> str:
     """A model folder for `name`: ``smollm2`` (bundled, converted once), ``tiny`` (random test model) or as given."""
-    from .._models import default_model_dir, tiny_model_dir
+    from ..models import default_model_dir, tiny_model_dir
 
     if name in {"smollm2", "bundled", "default"}:
         return str(default_model_dir())

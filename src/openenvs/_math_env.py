@@ -17,11 +17,11 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from .._env import action_text
-from .._shapes import EnvConfig, Score, SingleTurnEnv, Task
-from .._types import Action, Message, Observation, StepResult
-from ._extract import AnswerStyle, extract_answer
-from ._math import math_equal
+from ._env import action_text
+from ._shapes import EnvConfig, Score, SingleTurnEnv, Task
+from ._types import Action, Message, Observation, StepResult
+from .verify._extract import AnswerStyle, extract_answer
+from .verify._math import math_equal
 
 __all__ = ["MathConfig", "MathEnv"]
 

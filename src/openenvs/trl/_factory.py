@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._types import Message, ToolCall, ToolSpec
-from ._env import ToolEnv
+from ..tools._env import ToolEnv
 
 __all__ = ["environment_factory"]
 
