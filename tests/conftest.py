@@ -1,4 +1,4 @@
-"""Shared fixtures for the core tests."""
+"""Shared fixtures for the core tests, and the ``--ci-minimums`` option (see ``tests/_require.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,25 @@ from pathlib import Path
 
 import pytest
 
+from _require import GroupCounter, load_groups
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--ci-minimums",
+        metavar="JSON",
+        default=None,
+        help="count the tests that ran per component group in JSON (tests/ci_minimums.json) "
+        "and fail when a group ran fewer than its minimum",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("--ci-minimums")
+    if path:
+        config.pluginmanager.register(GroupCounter(load_groups(Path(path))), "openenvs-ci-groups")
 
 
 @pytest.fixture

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 import openenvs
+from _require import require_module
 from openenvs import Message, ToolCall
 
 from .checker import match_call, standardize
 from .env import ground_truth_calls
 
-pytest.importorskip("bfcl_eval")
+require_module("bfcl_eval")
 
 SINGLE = ["simple", "multiple", "parallel", "parallel-multiple", "irrelevance"]
 

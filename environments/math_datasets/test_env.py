@@ -8,6 +8,7 @@ from fractions import Fraction
 import pytest
 
 import openenvs
+from _require import require_module
 from openenvs import ConfigError
 from openenvs.envs.math_datasets import env as dataset_env
 from openenvs.envs.math_datasets.env import BUNDLED, MathDatasetEnv
@@ -53,7 +54,7 @@ def test_manifest_records_the_hash_of_the_loaded_data():
 
 
 def test_parquet_json_and_field_mapping(tmp_path):
-    pq = pytest.importorskip("pyarrow.parquet")
+    pq = require_module("pyarrow.parquet")
     import pyarrow as pa
 
     rows = [{"q": f"What is {i} + {i}?", "a": str(2 * i), "lvl": "Level 2"} for i in range(6)]
@@ -71,7 +72,7 @@ def test_parquet_json_and_field_mapping(tmp_path):
 
 
 def test_saved_datasets_folder(tmp_path):
-    datasets = pytest.importorskip("datasets")
+    datasets = require_module("datasets")
     datasets.Dataset.from_list([{"question": "1+1?", "answer": "#### 2"}]).save_to_disk(str(tmp_path / "saved"))
     env = MathDatasetEnv(path=str(tmp_path / "saved"), **GSM_KW)
     env.reset(seed=0)

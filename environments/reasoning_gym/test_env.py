@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-rg_factory = pytest.importorskip("reasoning_gym.factory")
+from _require import require_module
+
+rg_factory = require_module("reasoning_gym.factory")
 
 import openenvs  # noqa: E402
 from openenvs import ConfigError  # noqa: E402

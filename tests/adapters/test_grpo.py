@@ -7,8 +7,10 @@ import os
 
 import pytest
 
-pytest.importorskip("trl")
-pytest.importorskip("peft")
+from _require import require_module
+
+require_module("trl")
+require_module("peft")
 
 import torch  # noqa: E402
 

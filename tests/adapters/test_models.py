@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("transformers")
-pytest.importorskip("gguf")
+from _require import require_module
+
+require_module("transformers")
+require_module("gguf")
 
 from openenvs.models import default_model_dir, smollm2_gguf_path, tiny_model_dir  # noqa: E402
 

@@ -10,8 +10,10 @@ import os
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from _require import require, require_module
+
+torch = require_module("torch")
+require_module("transformers")
 
 from transformers import TrainerCallback  # noqa: E402
 
@@ -166,11 +168,10 @@ class EchoTwiceEnv(MultiTurnEnv):
 
 @pytest.fixture(scope="module")
 def tiny_dir():
-    models = pytest.importorskip("openenvs.models")
-    try:
-        return str(models.tiny_model_dir())
-    except Exception as exc:  # noqa: BLE001 - the bundled tokenizer package is an optional dependency
-        pytest.skip(f"tiny model unavailable: {exc}")
+    from openenvs.models import tiny_model_dir
+
+    require("smollm2")
+    return str(tiny_model_dir())
 
 
 def _sharp_tiny_model(path: str):

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("trl")
+from _require import require_module
+
+require_module("trl")
 
 from openenvs import ConfigError  # noqa: E402
 from openenvs.cli import main  # noqa: E402
@@ -28,9 +30,7 @@ def test_recipes_use_real_config_fields(path):
     if recipe.algorithm == "grpo":
         from trl import GRPOConfig as Config
     else:
-        Config = pytest.importorskip("openenvs.trl").__dict__.get("PPOConfig")
-        if Config is None:
-            pytest.skip("openenvs.trl.PPOConfig is not exported yet")
+        from openenvs.trl import PPOConfig as Config
     fields = set(Config.__dataclass_fields__)
     unknown = set(recipe.trainer) - fields
     assert not unknown, f"{path.name}: {unknown} are not {Config.__name__} fields"

@@ -8,6 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from _require import require
+
 REPO = Path(__file__).resolve().parents[2]
 VLLM_VENV = Path(os.environ.get("OPENENVS_VLLM_VENV", REPO / ".venv-vllm"))
 
@@ -20,13 +22,7 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory):
     if os.environ.get("OPENENVS_TEST_VLLM_URL"):  # reuse a server already running (while developing)
         yield SimpleNamespace(base_url=os.environ["OPENENVS_TEST_VLLM_URL"], model_name="smollm2")
         return
-    failed = VLLM_VENV / ".openenvs-vllm-failed"
-    if failed.exists():
-        pytest.skip(f"vLLM venv install failed in setup: {failed.read_text()[-1500:]}")
-    if not (VLLM_VENV / ".openenvs-vllm-0.32.0").exists():
-        pytest.skip(
-            f"no vLLM venv at {VLLM_VENV}: run `bash scripts/setup.d/50-vllm.sh` (or `make test`, which runs it)"
-        )
+    require("vllm")
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     server = VLLMServer(venv=VLLM_VENV, install=False, max_model_len=2048, log_path=log)
     server.start(timeout_s=900)

@@ -9,6 +9,7 @@ import re
 import pytest
 
 import openenvs
+from _require import require_module
 from openenvs import ConfigError, Message, ToolCall
 from openenvs.rollout import (
     FunctionPolicy,
@@ -59,7 +60,7 @@ def test_oracle_episodes_carry_full_provenance(tmp_path):
 
 
 def test_files_load_with_datasets_and_resume_skips_finished(tmp_path):
-    datasets = pytest.importorskip("datasets")
+    datasets = require_module("datasets")
     policy = FunctionPolicy(solve, name="oracle")
     first = Runner(policy, out_dir=tmp_path).run(make_episodes(ARITH, 4))
     assert first.skipped == 0
@@ -82,7 +83,7 @@ def test_files_load_with_datasets_and_resume_skips_finished(tmp_path):
 
 
 def test_torn_last_line_is_repaired_and_parquet_catches_up(tmp_path):
-    pa = pytest.importorskip("pyarrow.parquet")
+    pa = require_module("pyarrow.parquet")
     Runner(FunctionPolicy(solve), out_dir=tmp_path, parquet=False).run(make_episodes(ARITH, 3))
     with (tmp_path / "trajectories.jsonl").open("a") as fh:
         fh.write('{"id": "torn", "env_id": "math/ari')  # a crash mid-write

@@ -12,6 +12,7 @@ import json
 import httpx
 import pytest
 
+from _require import require_module
 from openenvs import Message
 from openenvs.rollout import OpenAIPolicy, Runner, SamplingParams, ServerError, make_episodes
 
@@ -62,7 +63,7 @@ def test_token_ids_and_logprobs_are_what_the_server_returned(vllm_server, smollm
 
 
 def test_server_logprobs_agree_with_transformers(vllm_server, smollm2_dir):
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch")
     from openenvs.rollout import HFPolicy
 
     policy = OpenAIPolicy(vllm_server.base_url, vllm_server.model_name)

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from _require import require
 from openenvs import ConfigError, SandboxError
 from openenvs.sandbox import ExecResult, Sandbox, capabilities, default_sandbox, run
 
@@ -207,10 +208,8 @@ def test_docker_bootstrap_script_without_docker(tmp_path) -> None:
 def test_bwrap_launcher() -> None:
     """Bubblewrap makes the namespaces for unprivileged users; as root it is refused (direct is stronger)."""
     import os
-    import shutil
 
-    if shutil.which("bwrap") is None:
-        pytest.skip("bubblewrap is not installed (scripts/setup.d/20-sandbox.sh installs it)")
+    require("bwrap")
     if os.geteuid() == 0:
         with pytest.raises(SandboxError, match="launcher='direct'"):
             Sandbox(backend="local", launcher="bwrap").run("pass")

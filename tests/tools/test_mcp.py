@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from _require import require_module
 from openenvs import Message, Score, Task, ToolCall
 from openenvs.tools import MCPClient, ToolEnv, ToolEnvConfig
 
-pytest.importorskip("mcp")
+require_module("mcp")
 
 ROOT = Path(__file__).resolve().parents[2]
 KV_SERVER = Path(__file__).parent / "data" / "kv_server.py"
@@ -81,7 +82,7 @@ def _free_port() -> int:
 
 
 def test_openenvs_mcp_serves_over_http():
-    pytest.importorskip("uvicorn")
+    require_module("uvicorn")
     port = _free_port()
     proc = subprocess.Popen(
         [*CLI, "mcp", "tools/calculator-v1", "--transport", "http", "--port", str(port)],

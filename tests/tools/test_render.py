@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-import pytest
-
+from _require import require, require_module
 from openenvs import Message, ToolCall, ToolSpec
 from openenvs.tools import messages_for_template, parse_tool_calls, render_prompt, tools_system_prompt
 
@@ -21,8 +20,8 @@ PLAIN_TEMPLATE = (
 
 def make_tokenizer(template: str | None):
     """A real transformers tokenizer built in memory (no download), with the given chat template."""
-    transformers = pytest.importorskip("transformers")
-    tokenizers = pytest.importorskip("tokenizers")
+    transformers = require_module("transformers")
+    tokenizers = require_module("tokenizers")
     vocab = {"[UNK]": 0, "hello": 1}
     backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="[UNK]"))
     tok = transformers.PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]")
@@ -89,13 +88,11 @@ def test_template_messages_decode_arguments():
 
 def test_real_smollm2_template_without_tool_support_falls_back():
     """SmolLM2-135M-Instruct's own template (bundled, converted locally) has no tools= support."""
-    transformers = pytest.importorskip("transformers")
+    transformers = require_module("transformers")
     from openenvs.models import tiny_model_dir
 
-    try:
-        folder = tiny_model_dir()
-    except Exception as exc:  # the bundled GGUF or torch is not installed here
-        pytest.skip(f"bundled SmolLM2 tokenizer unavailable: {exc}")
+    require("smollm2")
+    folder = tiny_model_dir()
     tok = transformers.AutoTokenizer.from_pretrained(folder)
     text = render_prompt(CONVO[:2], [SPEC], tok)
     assert text.startswith("<|im_start|>system\nBe brief.\n\nYou may call one or more functions")

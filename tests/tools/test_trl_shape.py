@@ -4,6 +4,7 @@ import inspect
 
 import pytest
 
+from _require import require_module
 from openenvs.tools import environment_factory
 
 
@@ -40,7 +41,7 @@ def test_shop_as_trl_environment_factory():
 
 
 def test_methods_carry_schemas_transformers_can_read():
-    get_json_schema = pytest.importorskip("transformers.utils").get_json_schema
+    get_json_schema = require_module("transformers.utils").get_json_schema
     factory = environment_factory("tools/calculator-v1")
     schema = get_json_schema(factory().calculate)
     assert schema["function"]["name"] == "calculate"

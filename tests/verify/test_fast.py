@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import pytest
 
+from _require import require_module
 from openenvs.verify import parse_number
 from openenvs.verify._fast import fast_equal
 
@@ -124,7 +125,7 @@ def _random_answer(rng: random.Random) -> str:
 
 def test_agrees_with_math_verify_on_random_numbers():
     """Differential test: wherever the fast path decides, math-verify decides the same."""
-    math_verify = pytest.importorskip("math_verify")
+    math_verify = require_module("math_verify")
     rng = random.Random(1)
     checked = 0
     for _ in range(80):
@@ -166,7 +167,7 @@ def test_structures_and_identical_answers(pred, gold, expected):
 
 
 def test_structures_agree_with_math_verify():
-    math_verify = pytest.importorskip("math_verify")
+    math_verify = require_module("math_verify")
     rng = random.Random(2)
     for _ in range(40):
         shape = rng.choice(["set", "()", "[]", "[)"])
@@ -204,7 +205,7 @@ def test_structures_agree_with_math_verify():
 )
 def test_assignment_against_a_number(pred, gold, expected):
     assert fast_equal(pred, gold) is expected
-    math_verify = pytest.importorskip("math_verify")
+    math_verify = require_module("math_verify")
     if expected is not None:
         assert (
             math_verify.verify(math_verify.parse("\\boxed{" + gold + "}"), math_verify.parse("\\boxed{" + pred + "}"))

@@ -7,7 +7,9 @@ import threading
 
 import pytest
 
-pytest.importorskip("math_verify")
+from _require import require_module
+
+require_module("math_verify")
 
 from openenvs.verify import VerifyPool, default_pool, math_equal, verify_batch  # noqa: E402
 
