@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "openenvs.cli._train",  # train, demo
     "openenvs.cli._tools",  # mcp
     "openenvs.cli._bench",  # bench
+    "openenvs.cli._serve",  # serve
 ]
 
 app = typer.Typer(

@@ -1,0 +1,229 @@
+"""The server's worker processes: where env instances live, so a hung call can be killed.
+
+Each session is placed on the least loaded healthy worker. A call that runs past its time limit
+fails with `CallTimeout`; its worker is then *tainted*: it takes no new sessions, a replacement is
+started, and once no healthy session is left on it (or after `drain_s`) the whole process group is
+killed, which stops the hung call and anything it started. A worker that dies fails its sessions
+with `WorkerLost` (reported through `on_lost`) and is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._errors import CallTimeout, WorkerLost
+
+__all__ = ["RemoteFailure", "Worker", "WorkerPool"]
+
+logger = logging.getLogger(__name__)
+_HEADER = struct.Struct("!I")
+
+
+class RemoteFailure(Exception):
+    """An exception raised inside the worker, carried back as (type name, message)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class Worker:
+    """One worker process and the calls in flight on it."""
+
+    def __init__(self, index: int, proc: subprocess.Popen[bytes], reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.index = index
+        self.proc = proc
+        self.reader = reader
+        self.writer = writer
+        self.pending: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
+        self.sessions: set[str] = set()
+        self.hung: set[str] = set()
+        self.tainted_at: float | None = None
+        self.dead = False
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The worker's process id."""
+        return self.proc.pid
+
+    def kill(self) -> None:
+        """Kill the worker's whole process group (the env's subprocesses too)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+
+
+class WorkerPool:
+    """`size` healthy worker processes, replaced when they die or hang."""
+
+    def __init__(self, size: int, *, drain_s: float = 60.0, on_lost: Callable[[str], None] | None = None) -> None:
+        if size < 1:
+            raise ValueError(f"the server needs at least one worker, got --workers {size}")
+        self.size = size
+        self.drain_s = drain_s
+        self.on_lost = on_lost
+        self.workers: list[Worker] = []
+        self._ids = itertools.count()
+        self._indices = itertools.count()
+        self._stopping = False
+        self.restarts = 0
+
+    async def start(self) -> None:
+        """Start the workers (in parallel)."""
+        self.workers = list(await asyncio.gather(*(self._spawn() for _ in range(self.size))))
+
+    async def _spawn(self) -> Worker:
+        parent, child = socket.socketpair()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "openenvs.server._worker", str(child.fileno())],
+            pass_fds=[child.fileno()],
+            start_new_session=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        child.close()
+        reader, writer = await asyncio.open_connection(sock=parent, limit=2**26)
+        worker = Worker(next(self._indices), proc, reader, writer)
+        worker.task = asyncio.ensure_future(self._read(worker))
+        return worker
+
+    async def _read(self, worker: Worker) -> None:
+        reader = worker.reader
+        try:
+            while True:
+                (size,) = _HEADER.unpack(await reader.readexactly(4))
+                call_id, ok, payload = pickle.loads(await reader.readexactly(size))
+                future = worker.pending.pop(call_id, None)
+                if future is not None and not future.done():
+                    future.set_result((ok, payload))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            self._lost(worker)
+
+    def _lost(self, worker: Worker) -> None:
+        if worker.dead:
+            return
+        worker.dead = True
+        worker.kill()
+        worker.writer.close()
+        error = WorkerLost(f"worker process {worker.pid} exited")
+        for future in worker.pending.values():
+            if not future.done():
+                future.set_exception(error)
+        worker.pending.clear()
+        if worker in self.workers:
+            self.workers.remove(worker)
+        lost = list(worker.sessions)
+        worker.sessions.clear()
+        if self.on_lost is not None:
+            for session in lost:
+                self.on_lost(session)
+        if not self._stopping and worker.tainted_at is None:
+            self.restarts += 1
+            asyncio.ensure_future(self._replace())
+
+    async def _replace(self) -> None:
+        try:
+            self.workers.append(await self._spawn())
+        except Exception:  # cannot start a worker: the next place() says so
+            logger.exception("could not start a replacement worker")
+
+    def place(self) -> Worker:
+        """The healthy worker with the fewest sessions."""
+        healthy = [w for w in self.workers if not w.dead and w.tainted_at is None]
+        if not healthy:
+            raise WorkerLost("no healthy worker process is running; the server is restarting its workers, retry")
+        return min(healthy, key=lambda w: len(w.sessions) + len(w.pending) / 1e6)
+
+    async def call(self, worker: Worker, op: str, session: str, arg: Any, timeout: float | None) -> Any:
+        """Run `op` on `worker`; raise `CallTimeout`, `WorkerLost` or `RemoteFailure`."""
+        if worker.dead:
+            raise WorkerLost(f"worker process {worker.pid} is gone")
+        loop = asyncio.get_running_loop()
+        call_id = next(self._ids)
+        future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
+        worker.pending[call_id] = future
+        data = pickle.dumps((call_id, op, session, arg), protocol=pickle.HIGHEST_PROTOCOL)
+        worker.writer.write(_HEADER.pack(len(data)) + data)
+        timer = None
+        if timeout is not None:
+            timer = loop.call_later(timeout, _expire, future, op, timeout)
+        try:
+            ok, payload = await future
+        finally:
+            if timer is not None:
+                timer.cancel()
+            worker.pending.pop(call_id, None)
+        if not ok:
+            raise RemoteFailure(*payload)
+        return payload
+
+    def forget(self, worker: Worker, session: str) -> None:
+        """The session left `worker` normally; a drained tainted worker is killed."""
+        worker.sessions.discard(session)
+        self._maybe_kill(worker)
+
+    def mark_hung(self, worker: Worker, session: str) -> None:
+        """A call of `session` hung on `worker`: taint it, start a replacement, kill it once drained."""
+        worker.sessions.discard(session)
+        worker.hung.add(session)
+        if worker.tainted_at is None and not worker.dead:
+            worker.tainted_at = time.monotonic()
+            self.restarts += 1
+            asyncio.ensure_future(self._replace())
+            asyncio.get_running_loop().call_later(self.drain_s, self._drain_deadline, worker)
+        self._maybe_kill(worker)
+
+    def _drain_deadline(self, worker: Worker) -> None:
+        if not worker.dead:
+            logger.warning("killing worker %d: its hung call did not finish within %.0f s", worker.pid, self.drain_s)
+            worker.kill()
+
+    def _maybe_kill(self, worker: Worker) -> None:
+        if worker.tainted_at is not None and not worker.sessions and not worker.dead:
+            worker.kill()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Close the workers' sockets (they close their envs and exit), then kill what is left."""
+        self._stopping = True
+        workers = list(self.workers)
+        for worker in workers:
+            if not worker.dead:
+                worker.writer.close()
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            while worker.proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            worker.kill()
+            try:
+                worker.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+        for worker in workers:
+            if worker.task is not None:
+                worker.task.cancel()
+
+
+def _expire(future: asyncio.Future[Any], op: str, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(CallTimeout(f"{op} ran past the server's {timeout:g} s time limit (--call-timeout)"))
