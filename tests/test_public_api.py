@@ -6,7 +6,7 @@ DESIGN_NAMES = {
     "make", "spec", "list_envs", "register", "Env", "EnvSpec", "Message", "ToolCall", "ToolSpec", "Observation",
     "StepResult", "SingleTurnEnv", "MultiTurnEnv", "Registry", "OpenEnvsError", "RegistryError", "EnvNotFound",
     "VersionNotFound", "DeprecatedEnv", "RegistrationError", "ConfigError", "ResetNeeded", "MissingDependency",
-    "SandboxError", "SandboxTimeout",
+    "SandboxError", "SandboxTimeout", "connect",
 }
 
 

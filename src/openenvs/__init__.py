@@ -33,6 +33,8 @@ _LAZY: dict[str, str] = {
     # env and helpers
     "Env": "._env",
     "action_text": "._env",
+    # served envs
+    "connect": ".server",
     "EnvConfig": "._shapes",
     "MultiTurnConfig": "._shapes",
     "MultiTurnEnv": "._shapes",
@@ -101,6 +103,7 @@ __all__ = [
     "VersionNotFound",
     "__version__",
     "action_text",
+    "connect",
     "list_envs",
     "make",
     "parse_env_id",
@@ -149,3 +152,4 @@ if TYPE_CHECKING:
     from ._shapes import EnvConfig, MultiTurnConfig, MultiTurnEnv, Score, SingleTurnEnv, Task, Turn
     from ._spec import DatasetInfo, EnvSpec, Source, VerifierInfo, parse_env_id
     from ._types import Action, FunctionCall, Message, Observation, StepResult, ToolCall, ToolSpec
+    from .server import connect

@@ -13,7 +13,6 @@ Routes:
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at definition time.
 
-import asyncio
 import hmac
 import json
 import logging

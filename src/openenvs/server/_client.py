@@ -83,17 +83,23 @@ class _SyncTransport:
     """One session over a blocking websocket (`websockets.sync`)."""
 
     def __init__(self, url: str, headers: dict[str, str], open_timeout: float) -> None:
+        import inspect
+
         from websockets.sync.client import connect as ws_connect
 
         self.where = url
+        # websockets >= 17 warns unless a direct (non-`with`) connection says so.
+        legacy = {"legacy": True} if "legacy" in inspect.signature(ws_connect).parameters else {}
+        opener: Any = ws_connect
         try:
-            self.ws = ws_connect(
+            self.ws = opener(
                 ws_url(url, "/v1/session"),
                 additional_headers=headers,
                 max_size=_MAX_FRAME,
                 open_timeout=open_timeout,
                 close_timeout=2,
                 ping_interval=None,
+                **legacy,
             )
         except Exception as exc:
             raise ConnectionLost(
@@ -210,7 +216,7 @@ class RemoteEnv(Env):
         self.fingerprint: str | None = None
         """The fingerprint the server reported for this env (with its kwargs)."""
 
-    @property  # type: ignore[override]
+    @property
     def spec(self) -> EnvSpec | None:
         """The server's manifest of this env, kwargs included (once a session has opened)."""
         return self._remote_spec or self._local_spec
@@ -366,12 +372,6 @@ def connect(url: str, env_id: str, *, token: str | None = None, open_timeout: fl
         >>> env = openenvs.connect("http://127.0.0.1:8000", "math/arithmetic-v1")  # doctest: +SKIP
         >>> obs, info = env.reset(seed=0)  # doctest: +SKIP
     """
-    from ._openenv_client import is_openenv_server
-
-    if is_openenv_server(url, token):
-        from ._openenv_client import OpenEnvEnv
-
-        return OpenEnvEnv(url, env_id, token=token, **kwargs)
     env = _bind(url, env_id, token, open_timeout)(**kwargs)
     env.open()
     return env

@@ -1,11 +1,11 @@
-"""Errors of the server and of remote envs (all are `OpenEnvsError`s)::
+"""Errors of the server and of remote envs; all are `OpenEnvsError` subclasses.
 
-    OpenEnvsError
-    └── ServerError            a served call failed; the message names the server and the fix
-        ├── ConnectionLost     the connection to the server dropped (the episode is lost)
-        ├── SessionClosed      the server closed the session (idle timeout, time limit, shutdown)
-        ├── ServerBusy         the server is at --max-sessions (retry later)
-        └── CallTimeout        a reset/step ran past the server's per-call time limit
+- `ServerError`: a served call failed; the message names the server and the fix.
+- `ConnectionLost` (a `ServerError`): the connection to the server dropped; the episode is lost.
+- `SessionClosed`: the server closed the session (idle timeout, time limit, worker lost, shutdown).
+- `ServerBusy`: the server is at ``--max-sessions``; retry later.
+- `CallTimeout`: a make/reset/step ran past the server's per-call time limit.
+- `WorkerLost`: the worker process holding the session died.
 """
 
 from __future__ import annotations

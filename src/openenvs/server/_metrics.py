@@ -20,7 +20,7 @@ class Metrics:
         self.refused_total = 0
         self.reaped_total = 0
         self.hist: dict[str, list[int]] = {}
-        self.hist_sum: Counter[str] = Counter()
+        self.hist_sum: dict[str, float] = {}
 
     def observe(self, op: str, env_id: str, seconds: float) -> None:
         """Count one finished call and its latency."""
@@ -29,7 +29,7 @@ class Metrics:
         if counts is None:
             counts = self.hist[op] = [0] * (len(_BUCKETS) + 1)
         counts[bisect.bisect_left(_BUCKETS, seconds)] += 1
-        self.hist_sum[op] += seconds
+        self.hist_sum[op] = self.hist_sum.get(op, 0.0) + seconds
 
     def render(self, open_sessions: int, workers: int, restarts: int) -> str:
         """The metrics page."""
@@ -63,7 +63,7 @@ class Metrics:
         out += ["# HELP openenvs_call_seconds Env call latency.", "# TYPE openenvs_call_seconds histogram"]
         for op, counts in sorted(self.hist.items()):
             running = 0
-            for bound, count in zip((*_BUCKETS, float("inf")), counts):
+            for bound, count in zip((*_BUCKETS, float("inf")), counts, strict=True):
                 running += count
                 le = "+Inf" if bound == float("inf") else f"{bound:g}"
                 out.append(f'openenvs_call_seconds_bucket{{op="{op}",le="{le}"}} {running}')

@@ -10,12 +10,15 @@ reach any served id. Frames and the action/observation mapping are in `_openenv_
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import ServerBusy
 from ._pool import RemoteFailure
 from ._protocol import dumps
 from ._sessions import Session, SessionManager
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["add_openenv_routes"]
 
@@ -51,7 +54,7 @@ def _error_message(exc: BaseException) -> str:
 
 
 def add_openenv_routes(
-    app: Any,
+    app: "FastAPI",
     manager: SessionManager,
     default_env: str,
     *,
@@ -186,7 +189,8 @@ def add_openenv_routes(
 
     async def mcp_http(request: Request, env_id: str) -> Response:
         if not authorized(request.headers):
-            return denied()
+            denial: Response = denied()
+            return denial
         try:
             body = await read_json(request)
         except ValueError as exc:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._api import registry
-from .._errors import EnvNotFound
+from .._errors import EnvNotFound, RegistryError
 from .._spec import EnvSpec
 from ._errors import CallTimeout, ServerBusy, SessionClosed, WorkerLost
 from ._metrics import Metrics
@@ -86,7 +86,7 @@ class SessionManager:
             return spec
         try:
             resolved = registry.resolve(env_id)
-        except EnvNotFound:
+        except RegistryError:
             resolved = env_id
         spec = self.specs.get(resolved)
         if spec is None:
