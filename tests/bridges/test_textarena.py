@@ -10,9 +10,10 @@ import threading
 
 import pytest
 
-from conftest import HERE, ROOT, require
+from _require import require_module
+from conftest import HERE, ROOT
 
-require("textarena", "run scripts/setup (it installs openenvs[dev], which includes the textarena extra)")
+require_module("textarena", setup="scripts/setup (`.[dev]` includes the `textarena` extra)")
 
 from _scripted import scripted_move  # noqa: E402
 
