@@ -201,6 +201,20 @@ def serve_model_cmd(
     max_model_len: int = typer.Option(4096, "--max-model-len", help="Context length (smaller saves memory)."),
     venv: Path | None = typer.Option(None, "--venv", help="The vLLM venv (default .venv-vllm or $OPENENVS_VLLM_VENV)."),
     install_only: bool = typer.Option(False, "--install-only", help="Build the vLLM venv and exit."),
+    training: bool = typer.Option(
+        False, "--training", help="Ready for `openenvs train --vllm-url`: --enable-lora --dev-mode --logprobs-mode processed_logprobs."
+    ),
+    enable_lora: bool = typer.Option(False, "--enable-lora", help="Accept LoRA adapters loaded at run time (hot-load sync)."),
+    max_lora_rank: int = typer.Option(16, "--max-lora-rank", help="Largest LoRA rank accepted."),
+    max_loras: int = typer.Option(2, "--max-loras", help="LoRA adapters held at once."),
+    dev_mode: bool = typer.Option(
+        False, "--dev-mode", help="VLLM_SERVER_DEV_MODE=1: /collective_rpc (weight reload) and /reset_prefix_cache; loopback only."
+    ),
+    logprobs_mode: str | None = typer.Option(
+        None, "--logprobs-mode", help="raw_logprobs (vLLM's default, before temperature), processed_logprobs (what was sampled), raw_logits, processed_logits."
+    ),
+    kv_cache_gib: int = typer.Option(2, "--kv-cache-gib", help="CPU KV-cache size in GiB (VLLM_CPU_KVCACHE_SPACE)."),
+    preload: bool = typer.Option(True, "--preload/--no-preload", help="LD_PRELOAD tcmalloc and the venv's libiomp5 (+40% decode speed)."),
 ) -> None:
     """Build the vLLM CPU venv if needed and serve a model with vLLM's OpenAI-compatible server."""
     from ..rollout import VLLMServer, ensure_vllm_venv
@@ -208,7 +222,18 @@ def serve_model_cmd(
     if install_only:
         typer.echo(f"vLLM venv ready: {ensure_vllm_venv(venv).parent.parent}")
         return
-    server = VLLMServer(model, host=host, port=port, served_model_name=name, venv=venv, max_model_len=max_model_len)
+    if training:
+        enable_lora, dev_mode, logprobs_mode = True, True, logprobs_mode or "processed_logprobs"
+    modes = {"raw_logprobs", "processed_logprobs", "raw_logits", "processed_logits"}
+    if logprobs_mode is not None and logprobs_mode not in modes:
+        raise typer.BadParameter(f"--logprobs-mode must be one of {sorted(modes)}, not {logprobs_mode!r}.")
+    if dev_mode and host not in {"127.0.0.1", "localhost", "::1"}:
+        typer.echo(f"warning: --dev-mode exposes unauthenticated weight-reload endpoints on {host}", err=True)
+    server = VLLMServer(
+        model, host=host, port=port, served_model_name=name, venv=venv, max_model_len=max_model_len,
+        kv_cache_gib=kv_cache_gib, enable_lora=enable_lora, max_lora_rank=max_lora_rank, max_loras=max_loras,
+        dev_mode=dev_mode, logprobs_mode=logprobs_mode, preload=preload,
+    )  # fmt: skip
     with server:
         typer.echo(f"serving {server.model_path} as {server.model_name!r} at {server.base_url} (Ctrl-C stops it)")
         typer.echo(f"try: openenvs eval math/arithmetic-v1 --base-url {server.base_url} --model {server.model_name}")

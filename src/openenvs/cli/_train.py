@@ -33,6 +33,9 @@ def _step_table_callback() -> Any:
         ("kl", "kl"),
         ("len", "completions/mean_length"),
         ("level", "curriculum/level"),
+        ("is", "is/ratio_mean"),
+        ("rollout", "timing/rollout_wait_s"),
+        ("sync", "timing/sync_s"),
     ]
 
     class StepTable(TrainerCallback):  # type: ignore[misc]
@@ -44,13 +47,17 @@ def _step_table_callback() -> Any:
             if not logs or not any(key in logs for _, key in columns):
                 return
             shown = [(name, key) for name, key in columns if key in logs]
+            timed = "timing/rollout_wait_s" in logs  # vllm rollouts: rollout, sync and train time of the step
             if not self.header:
-                console.print("  ".join(f"{h:>8}" for h in ["step", *[n for n, _ in shown], "s/step"]))
+                names = ["step", *[n for n, _ in shown], *(["train"] if timed else []), "s/step"]
+                console.print("  ".join(f"{h:>8}" for h in names))
                 self.header = True
             now = time.monotonic()
             per_step = (now - self.last) / max(1, args.logging_steps)
             self.last = now
             values = [f"{logs[key]:8.3f}" for _, key in shown]
+            if timed:
+                values.append(f"{per_step - logs['timing/rollout_wait_s'] - logs.get('timing/sync_s', 0.0):8.1f}")
             console.print("  ".join([f"{state.global_step:>8}", *values, f"{per_step:8.1f}"]))
 
     return StepTable()
@@ -76,26 +83,40 @@ def train_cmd(
     output_dir: str | None = typer.Option(None, "--output-dir", "-o", help="Where checkpoints and the report go."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Optimizer steps."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the prompts and the trainer."),
-    use_vllm: bool | None = typer.Option(None, "--use-vllm/--no-vllm", help="Generate with vLLM (GPU)."),
-    vllm_url: str | None = typer.Option(None, "--vllm-url", help="Use a running `trl vllm-serve` at this URL (server mode)."),
+    rollouts: str | None = typer.Option(
+        None, "--rollouts", help="hf: the trainer's model generates; vllm: a vLLM server via openenvs' Runner, weights synced each step (CPU ok)."
+    ),
+    vllm_url: str | None = typer.Option(
+        None, "--vllm-url", help="With --rollouts vllm: a running `openenvs serve-model --training` (default: start one). "
+        "With --use-vllm: a `trl vllm-serve` (TRL server mode, GPU)."
+    ),
+    sync: str | None = typer.Option(None, "--sync", help="vllm rollouts: lora (hot-load the adapter) or weights (merge and reload)."),
+    async_rollouts: int | None = typer.Option(None, "--async-rollouts", help="vllm rollouts: 1 overlaps step k+1's generation with step k."),
+    resume: str | None = typer.Option(None, "--resume", help="Continue a stopped run: its output dir (last checkpoint) or a checkpoint dir."),
+    use_vllm: bool | None = typer.Option(None, "--use-vllm/--no-vllm", help="TRL's own vLLM modes (colocate/server, NCCL: GPU only)."),
     threads: int | None = typer.Option(None, "--threads", help="torch threads (1 is best on a shared 2-core box)."),
     set_: list[str] = typer.Option([], "--set", help="Trainer field override FIELD=VALUE (repeatable)."),
 ) -> None:
     """Train a model on openenvs environments with TRL's GRPO or openenvs' PPO; writes a report at the end."""
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    from ..trl._recipe import build_trainer, load_recipe, make_recipe
-    from ..trl._report import write_report
+    from ..trl._recipe import load_recipe, make_recipe
 
     trainer_over: dict[str, Any] = _parse_set(set_)
+    checkpoint = None
+    if resume:
+        checkpoint = _checkpoint(resume)
+        output_dir = output_dir or str(checkpoint.parent)
     if output_dir:
         trainer_over["output_dir"] = output_dir
     if max_steps is not None:
         trainer_over["max_steps"] = max_steps
     if use_vllm is not None:
         trainer_over["use_vllm"] = use_vllm
-    if vllm_url:
+    if vllm_url and rollouts != "vllm":
         trainer_over.update(use_vllm=True, vllm_mode="server", vllm_server_base_url=vllm_url)
-    overrides: dict[str, Any] = {"model": model, "seed": seed, "threads": threads, "trainer": trainer_over}
+    overrides: dict[str, Any] = {"model": model, "seed": seed, "threads": threads, "trainer": trainer_over,
+                                 "rollouts": rollouts, "sync": sync, "async_rollouts": async_rollouts,
+                                 "vllm_url": vllm_url if rollouts == "vllm" else None}  # fmt: skip
     if env:
         overrides["envs"] = [{"id": e} for e in env]
     if target in {"grpo", "ppo"}:
@@ -105,11 +126,42 @@ def train_cmd(
     else:
         recipe = load_recipe(target, overrides)
     console = _console()
-    console.print(f"[bold]openenvs train[/]: {recipe.algorithm} on {[e.id for e in recipe.envs]} with {recipe.model}")
-    trainer = build_trainer(recipe, callbacks=[_step_table_callback()])
-    started = time.monotonic()
-    trainer.train()
-    seconds = time.monotonic() - started
+    how = f" (rollouts: vllm, sync: {recipe.sync_mode}, async {recipe.async_rollouts})" if recipe.rollouts == "vllm" else ""
+    console.print(f"[bold]openenvs train[/]: {recipe.algorithm} on {[e.id for e in recipe.envs]} with {recipe.model}{how}")
+    run_training(recipe, console, checkpoint)
+
+
+def _checkpoint(path: str) -> Path:
+    """The checkpoint folder to resume from: `path` itself, or the last ``checkpoint-N`` inside it."""
+    folder = Path(path)
+    if (folder / "trainer_state.json").is_file():
+        return folder
+    found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1]) if p.name.rsplit("-", 1)[-1].isdigit() else -1)
+    if not found:
+        raise typer.BadParameter(f"--resume {path}: no checkpoint-N folder in it (save with --set save_steps=N).")
+    return found[-1]
+
+
+def run_training(recipe: Any, console: Any, checkpoint: Path | None = None) -> Any:
+    """Build and run the trainer (starting and always stopping a vLLM server if the recipe needs one); write the report."""
+    from ..trl._recipe import build_trainer
+    from ..trl._report import write_report
+
+    server = None
+    trainer = None
+    try:
+        if recipe.rollouts == "vllm" and not recipe.vllm_url:
+            server = _start_server(recipe, console)
+        trainer = build_trainer(recipe, callbacks=[_step_table_callback()], server=server)
+        started = time.monotonic()
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        seconds = time.monotonic() - started
+    finally:
+        rollouts = getattr(trainer, "rollout_func", None) if trainer is not None else None
+        if rollouts is not None and hasattr(rollouts, "close"):
+            rollouts.close()
+        if server is not None:
+            server.stop()
     out = Path(trainer.args.output_dir)
     trainer.save_model(str(out / "final"))
     paths = write_report(
@@ -119,6 +171,25 @@ def train_cmd(
         extra={"recipe": recipe.model_dump(), "train_seconds": round(seconds, 1), "steps": trainer.state.global_step},
     )
     console.print(f"Done: {trainer.state.global_step} steps in {seconds:.0f} s. Report: {paths['html']}")
+    return trainer
+
+
+def _start_server(recipe: Any, console: Any) -> Any:
+    """A vLLM server for training rollouts: the recipe's model, LoRA hot-load, dev endpoints, processed logprobs."""
+    from ..rollout import VLLMServer
+    from ..trl._recipe import resolve_model
+
+    rank = int((recipe.lora or {}).get("r", 16))
+    out = Path(recipe.trainer.get("output_dir", "runs/train"))
+    out.mkdir(parents=True, exist_ok=True)
+    server = VLLMServer(
+        resolve_model(recipe.model), served_model_name="base", max_model_len=2048,
+        kv_cache_gib=int(os.environ.get("OPENENVS_VLLM_KV_GIB", "1")),
+        enable_lora=recipe.sync_mode == "lora", max_lora_rank=max(16, 1 << (rank - 1).bit_length()),
+        dev_mode=True, logprobs_mode="processed_logprobs", log_path=out / "vllm-server.log",
+    )  # fmt: skip
+    console.print(f"Starting a vLLM server for rollouts (log: {server.log_file}; 1-3 minutes on CPU)...")
+    return server.start()
 
 
 def demo_cmd(

@@ -11,6 +11,7 @@ from ._curriculum import CurriculumCallback
 from ._evaluate import evaluate_rows
 from ._factory import environment_factory
 from ._grpo import EnvSource, for_grpo, make_rows
+from ._importance import importance_grpo_trainer, truncated_importance_weights
 from ._multiturn import make_rollout_func
 from ._ppo import PPOTrainer
 from ._ppo_config import PPOConfig
@@ -24,6 +25,8 @@ from ._rewards import (
     lenient_correct_reward,
     tool_answer_reward,
 )
+from ._rollouts import ServerRollouts, to_training_sample
+from ._sync import SyncMode, WeightSync, WeightSyncError, merged_state_dict
 from ._tools import chatml_tool_template
 
 __all__ = [
@@ -32,6 +35,10 @@ __all__ = [
     "EnvSource",
     "PPOConfig",
     "PPOTrainer",
+    "ServerRollouts",
+    "SyncMode",
+    "WeightSync",
+    "WeightSyncError",
     "chatml_tool_template",
     "completion_text",
     "correct_reward",
@@ -40,9 +47,13 @@ __all__ = [
     "environment_factory",
     "evaluate_rows",
     "for_grpo",
+    "importance_grpo_trainer",
     "format_reward",
     "lenient_correct_reward",
     "make_rollout_func",
     "make_rows",
+    "merged_state_dict",
+    "to_training_sample",
     "tool_answer_reward",
+    "truncated_importance_weights",
 ]

@@ -37,8 +37,12 @@ class CurriculumCallback(TrainerCallback):  # type: ignore[misc]
         """(global step, level) at every level change."""
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Forget outcomes recorded before training (e.g. while probing the env)."""
+        """Forget outcomes recorded before training; on a resumed run, restore the checkpoint's level."""
         self.scorer.outcomes.clear()
+        saved = Path(args.output_dir) / f"checkpoint-{state.global_step}" / "curriculum.json"
+        if state.global_step > 0 and saved.is_file():
+            self.curriculum.load_state_dict(json.loads(saved.read_text()))
+            logger.warning("Curriculum: resumed at level %d from %s", self.curriculum.level, saved)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Update the curriculum with this step's outcomes."""

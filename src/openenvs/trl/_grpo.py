@@ -108,6 +108,7 @@ def for_grpo(
     weights: Sequence[float] | None = None,
     curriculum: Curriculum | None = None,
     max_turns: int | None = None,
+    index: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``trl.GRPOTrainer`` that train on `envs`.
 
@@ -119,6 +120,9 @@ def for_grpo(
         curriculum: Draw prompts at this curriculum's current level and raise it as accuracy
             rises (single-turn envs; `envs` must be the curriculum's env).
         max_turns: For multi-turn envs, the most policy turns per episode (default: the env's).
+        index: Filled with every row drawn (also as a curriculum streams them), by
+            ``openenvs.trl._rollouts.prompt_key`` of its prompt: how a ``rollout_func`` that TRL
+            hands only prompts (e.g. vLLM rollouts) finds each prompt's env, kwargs and seed.
 
     Returns:
         ``train_dataset`` and ``reward_funcs``, plus ``environment_factory`` (tool envs),
@@ -135,8 +139,12 @@ def for_grpo(
     items = _normalise(envs)
     kinds = {_kind(env_id) for env_id, _ in items}
     if curriculum is not None:
-        return _with_curriculum(items, curriculum, n=n, seed=seed, dataset_cls=IterableDataset)
+        return _with_curriculum(items, curriculum, n=n, seed=seed, dataset_cls=IterableDataset, index=index)
     rows = make_rows(items, n=n, seed=seed, weights=weights)
+    if index is not None:
+        from ._rollouts import prompt_key
+
+        index.update({prompt_key(r["prompt"]): r for r in rows})
     dataset = Dataset.from_list(rows)
     if "tools" in kinds:
         if kinds != {"tools"}:
@@ -149,9 +157,9 @@ def for_grpo(
             factory: Any = environment_factory(items[0][0], **items[0][1])
         else:  # TRL routes each row to its env by the `environment` column
             factory = {f"{i}:{env_id}": environment_factory(env_id, **kwargs) for i, (env_id, kwargs) in enumerate(items)}
-            index = {(env_id, json.dumps(kwargs, sort_keys=True)): i for i, (env_id, kwargs) in enumerate(items)}
+            slot = {(env_id, json.dumps(kwargs, sort_keys=True)): i for i, (env_id, kwargs) in enumerate(items)}
             dataset = dataset.add_column(
-                "environment", [f"{index[(r['env_id'], r['env_kwargs'])]}:{r['env_id']}" for r in rows]
+                "environment", [f"{slot[(r['env_id'], r['env_kwargs'])]}:{r['env_id']}" for r in rows]
             )
         # The env's checker scores each rollout through the class's get_reward (a reward column TRL adds);
         # tool_answer_reward first hands it the model's final answer.
@@ -172,7 +180,13 @@ def _single_turn_rewards(row: Mapping[str, Any]) -> list[Any]:
 
 
 def _with_curriculum(
-    items: list[tuple[str, dict[str, Any]]], curriculum: Curriculum, *, n: int, seed: int, dataset_cls: Any
+    items: list[tuple[str, dict[str, Any]]],
+    curriculum: Curriculum,
+    *,
+    n: int,
+    seed: int,
+    dataset_cls: Any,
+    index: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     from ._curriculum import CurriculumCallback
 
@@ -193,7 +207,12 @@ def _with_curriculum(
             episode_seed = int(rng.integers(2**31 - 1))
             obs, _ = envs[key].reset(seed=episode_seed)
             prompt = [m.model_dump(exclude_none=True) for m in obs.messages]
-            yield {"prompt": prompt, "env_id": curriculum.env_id, "env_kwargs": key, "env_seed": episode_seed}
+            row = {"prompt": prompt, "env_id": curriculum.env_id, "env_kwargs": key, "env_seed": episode_seed}
+            if index is not None:
+                from ._rollouts import prompt_key
+
+                index[prompt_key(prompt)] = row
+            yield row
 
     first = next(generate())
     dataset = dataset_cls.from_generator(generate)

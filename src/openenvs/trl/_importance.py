@@ -111,15 +111,18 @@ def importance_grpo_trainer(base: type | None = None) -> type:
             return out
 
         def _compute_loss(self, model: Any, inputs: Any) -> Any:
-            if "importance_sampling_ratio" not in inputs or self.use_vllm:
+            names = ("use_vllm", "vllm_importance_sampling_correction")
+            if "importance_sampling_ratio" not in inputs or getattr(self, names[0]):
                 return super()._compute_loss(model, inputs)
             # TRL multiplies the per-token loss by inputs["importance_sampling_ratio"] when
             # `use_vllm and vllm_importance_sampling_correction`; turn that branch on for this call only.
-            flags = (self.use_vllm, self.vllm_importance_sampling_correction)
-            self.use_vllm, self.vllm_importance_sampling_correction = True, True
+            flags = [getattr(self, name) for name in names]
+            for name in names:
+                setattr(self, name, True)
             try:
                 return super()._compute_loss(model, inputs)
             finally:
-                self.use_vllm, self.vllm_importance_sampling_correction = flags
+                for name, flag in zip(names, flags, strict=True):
+                    setattr(self, name, flag)
 
     return ImportanceGRPOTrainer

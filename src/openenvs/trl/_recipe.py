@@ -70,6 +70,26 @@ class Recipe(BaseModel):
         default=None, description="Give the tokenizer a ChatML tool template (default: when training tool envs)."
     )
     trainer: dict[str, Any] = Field(default_factory=dict, description="GRPOConfig / PPOConfig fields, by TRL's names.")
+    rollouts: Literal["hf", "vllm"] = Field(
+        default="hf",
+        description="Who generates training rollouts: `hf` (the trainer's model, transformers generate) or `vllm` "
+        "(a vLLM server through openenvs' Runner, weights synced after every step without NCCL).",
+    )
+    sync: Literal["lora", "weights"] | None = Field(
+        default=None,
+        description="With vllm rollouts: `lora` hot-loads the adapter, `weights` merges and reloads the full weights "
+        "(full speed decoding). Default: lora when `lora` is set, else weights.",
+    )
+    async_rollouts: Literal[0, 1] = Field(
+        default=0, description="With vllm rollouts: 1 generates step k+1's batch while step k trains (staleness 1)."
+    )
+    vllm_url: str | None = Field(default=None, description="A running vLLM server to use (default: start one).")
+    max_turns: int | None = Field(default=None, ge=1, description="Most policy turns per episode with vllm rollouts.")
+
+    @property
+    def sync_mode(self) -> Literal["lora", "weights"]:
+        """The sync mode in effect (see `sync`)."""
+        return self.sync or ("lora" if self.lora else "weights")
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
@@ -124,8 +144,12 @@ def _import(path: str) -> Any:
         raise ConfigError(f"Cannot import reward function `{path}`: {exc}.") from None
 
 
-def build_trainer(recipe: Recipe, callbacks: list[Any] | None = None) -> Any:
-    """Build the TRL trainer (GRPOTrainer, or openenvs' PPOTrainer) that `recipe` describes."""
+def build_trainer(recipe: Recipe, callbacks: list[Any] | None = None, *, server: Any = None) -> Any:
+    """Build the TRL trainer (GRPOTrainer, or openenvs' PPOTrainer) that `recipe` describes.
+
+    With ``rollouts: vllm`` the rollouts come from ``recipe.vllm_url`` or `server` (a started
+    `openenvs.rollout.VLLMServer`, whose death is then reported with its log).
+    """
     import torch
     from transformers import AutoTokenizer
 
@@ -163,18 +187,22 @@ def build_trainer(recipe: Recipe, callbacks: list[Any] | None = None) -> Any:
         c = recipe.curriculum
         curriculum = Curriculum(envs[0][0], c.levels, threshold=c.threshold, window=c.window)
     weights = [e.weight for e in recipe.envs] if len(envs) > 1 else None
-    kwargs = for_grpo(envs, n=recipe.n, seed=recipe.seed, weights=weights, curriculum=curriculum)
-    if recipe.reward_funcs:
-        kwargs["reward_funcs"] = [_import(p) for p in recipe.reward_funcs]
+    index: dict[str, dict[str, Any]] = {}
+    kwargs = for_grpo(envs, n=recipe.n, seed=recipe.seed, weights=weights, curriculum=curriculum, index=index)
     use_tools = recipe.tool_template if recipe.tool_template is not None else "environment_factory" in kwargs
     if use_tools:
         tokenizer.chat_template = chatml_tool_template()
+    trainer_cls: Any = GRPOTrainer
+    if recipe.rollouts == "vllm":
+        trainer_cls = _vllm_rollouts(recipe, kwargs, index, tokenizer, trainer_args, server)
+    if recipe.reward_funcs:
+        kwargs["reward_funcs"] = [_import(p) for p in recipe.reward_funcs]
     peft_config = None
     if recipe.lora:
         from peft import LoraConfig
 
         peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **recipe.lora})
-    return GRPOTrainer(
+    return trainer_cls(
         model=model,
         args=GRPOConfig(**trainer_args),
         processing_class=tokenizer,
@@ -182,3 +210,38 @@ def build_trainer(recipe: Recipe, callbacks: list[Any] | None = None) -> Any:
         callbacks=[*kwargs.pop("callbacks", []), *extra],
         **kwargs,
     )
+
+
+def _vllm_rollouts(
+    recipe: Recipe,
+    kwargs: dict[str, Any],
+    index: dict[str, dict[str, Any]],
+    tokenizer: Any,
+    trainer_args: dict[str, Any],
+    server: Any,
+) -> Any:
+    """Swap TRL's generation for `ServerRollouts` in `kwargs`; return the trainer class (with IS correction)."""
+    from ._importance import importance_grpo_trainer
+    from ._rewards import env_reward
+    from ._rollouts import ServerRollouts, peeking_trainer
+    from ._sync import WeightSync
+
+    url = recipe.vllm_url or (server.base_url if server is not None else None)
+    if url is None:
+        raise ConfigError("rollouts: vllm needs a server: pass --vllm-url URL, or let `openenvs train` start one.")
+    if trainer_args.get("use_vllm"):
+        raise ConfigError("rollouts: vllm replaces TRL's own vLLM modes; drop use_vllm from the recipe (or use --rollouts hf).")
+    multi_turn = "environment_factory" in kwargs or "rollout_func" in kwargs
+    kwargs.pop("environment_factory", None)
+    if multi_turn:
+        kwargs["reward_funcs"] = [env_reward]  # the episode's own return, played by the Runner
+    out = Path(trainer_args.get("output_dir", "runs/train"))
+    sync = WeightSync(
+        url, recipe.sync_mode, work_dir=out / "sync", base_model_name=server.model_name if server is not None else None,
+        log_path=server.log_file if server is not None else None,
+    )  # fmt: skip
+    kwargs["rollout_func"] = ServerRollouts(
+        index, base_url=url, tokenizer=tokenizer, sync=sync, max_turns=recipe.max_turns,
+        out_dir=out / "rollouts", async_rollouts=recipe.async_rollouts, server=server, env_rewards=multi_turn,
+    )  # fmt: skip
+    return peeking_trainer(importance_grpo_trainer())

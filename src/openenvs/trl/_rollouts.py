@@ -33,7 +33,7 @@ from typing import Any
 
 from .._errors import OpenEnvsError
 
-__all__ = ["RolloutBatch", "ServerRollouts", "prompt_key", "to_training_sample"]
+__all__ = ["RolloutBatch", "ServerRollouts", "peeking_trainer", "prompt_key", "to_training_sample"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,13 +105,16 @@ class ServerRollouts:
         tokenizer: The trainer's tokenizer (its chat template renders the turns).
         sync: Pushes weights to the server; None samples from the served model as is (no sync:
             only for tests that show why sync matters).
-        model_name: The served base model's name (used when `sync` is None).
+        model_name: The served model to sample from before the first sync (and without `sync`).
         max_turns: Most policy turns per episode (default: the env's own limit).
         turn_tokens: Most tokens per turn (default: the trainer's ``max_completion_length``).
         concurrency: Episodes in flight at once.
         out_dir: Where ``trajectories.jsonl`` goes (None: not written).
         async_rollouts: 1 generates the next batch while the current one trains.
         server: The `VLLMServer` we started, if any: its death is reported with its log.
+        env_rewards: Hand the episode's return and last info to the reward functions
+            (``env_return``/``env_info``: multi-turn and tool envs); single-turn envs are scored
+            by the reward functions from the dataset columns, as with transformers rollouts.
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class ServerRollouts:
         out_dir: str | Path | None = None,
         async_rollouts: int = 0,
         server: Any = None,
+        env_rewards: bool = False,
     ) -> None:
         """Configure; nothing is sent until the trainer asks for a batch."""
         from ..rollout import OpenAIPolicy
@@ -137,13 +141,12 @@ class ServerRollouts:
         self.rows = rows
         self.sync = sync
         self.server = server
-        self.policy = OpenAIPolicy(
-            base_url, sync.model_name if sync is not None else model_name, tokenizer=tokenizer, max_retries=2
-        )
+        self.policy = OpenAIPolicy(base_url, model_name, tokenizer=tokenizer, max_retries=2)
         self.max_turns = max_turns
         self.turn_tokens = turn_tokens
         self.concurrency = concurrency
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.env_rewards = env_rewards
         self.async_rollouts = async_rollouts
         self.next_prompts: list[Any] | None = None  # set one batch ahead by the dataloader (async)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="openenvs-rollouts")
@@ -181,16 +184,17 @@ class ServerRollouts:
             mode = "train" if trainer.model.training else "eval"
             for name, value in timing.items():
                 metrics[mode][f"timing/{name}"].append(float(value))
-        infos = [json.loads(t.steps[-1].info) if t.steps else {} for t in batch.trajectories]
-        return {
+        out: dict[str, Any] = {
             "prompt_ids": [s["prompt_ids"] for s in samples],
             "completion_ids": [s["completion_ids"] for s in samples],
             "logprobs": [s["logprobs"] for s in samples],
             "env_mask": [s["env_mask"] for s in samples],
-            "env_return": [t.reward for t in batch.trajectories],
-            "env_info": infos,
             "policy_version": [batch.version] * len(samples),
         }
+        if self.env_rewards:
+            out["env_return"] = [t.reward for t in batch.trajectories]
+            out["env_info"] = [json.loads(t.steps[-1].info) if t.steps else {} for t in batch.trajectories]
+        return out
 
     # -- pieces ------------------------------------------------------------------------------------
     def _sync(self, trainer: Any, step: int) -> float:
@@ -199,7 +203,9 @@ class ServerRollouts:
         if self.server is not None:
             self.server.check_alive()
         model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
-        return float(self.sync.push(model, step))
+        seconds = float(self.sync.push(model, step))
+        self.policy.model = self.sync.model_name
+        return seconds
 
     def _result(self, future: concurrent.futures.Future[RolloutBatch]) -> RolloutBatch:
         return future.result()
@@ -274,3 +280,41 @@ class ServerRollouts:
             self._pending[1].cancel()
             self._pending = None
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _PeekingLoader:
+    """Yields the dataloader's batches and tells the rollouts the prompts of the next one first."""
+
+    def __init__(self, loader: Any, rollouts: ServerRollouts) -> None:
+        self._loader = loader
+        self._rollouts = rollouts
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def __iter__(self) -> Any:
+        it = iter(self._loader)
+        done = object()
+        current = next(it, done)
+        while current is not done:
+            upcoming = next(it, done)
+            self._rollouts.next_prompts = [x["prompt"] for x in upcoming] if upcoming is not done else None  # type: ignore[attr-defined]
+            yield current
+            current = upcoming
+
+
+def peeking_trainer(base: type) -> type:
+    """`base` (a GRPOTrainer class) whose train dataloader announces the next batch to async `ServerRollouts`."""
+
+    class VLLMRolloutTrainer(base):  # type: ignore[misc, valid-type]
+        def get_train_dataloader(self) -> Any:
+            loader = super().get_train_dataloader()
+            rollouts = getattr(self, "rollout_func", None)
+            if isinstance(rollouts, ServerRollouts) and rollouts.async_rollouts:
+                return _PeekingLoader(loader, rollouts)
+            return loader
+
+    return VLLMRolloutTrainer

@@ -77,7 +77,8 @@ class WeightSync:
         work_dir: Where the adapters or weights are written; the server must read the same path
             (one machine, or a shared disk).
         adapter_name: The adapter's name on the server (``lora`` mode); requests then use it as ``model``.
-        base_model_name: The served model's name (``weights`` mode requests use it).
+        base_model_name: The served model's name (``weights`` mode requests use it); None asks
+            the server (``/v1/models``, the entry without a parent).
         keep: Versions kept on disk (older ones are deleted).
         timeout_s: Timeout of each request.
         log_path: The server's log, named in errors.
@@ -94,7 +95,7 @@ class WeightSync:
         *,
         work_dir: str | Path,
         adapter_name: str = "policy",
-        base_model_name: str = "smollm2",
+        base_model_name: str | None = None,
         keep: int = 2,
         timeout_s: float = 300.0,
         log_path: str | Path | None = None,
@@ -116,7 +117,20 @@ class WeightSync:
     @property
     def model_name(self) -> str:
         """The ``model`` that requests must name to sample from the synced weights."""
-        return self.adapter_name if self.mode == "lora" else self.base_model_name
+        if self.mode == "lora":
+            return self.adapter_name
+        if self.base_model_name is None:
+            self.base_model_name = self._served_base()
+        return self.base_model_name
+
+    def _served_base(self) -> str:
+        import httpx
+
+        try:
+            models = httpx.get(self.base_url + "/v1/models", timeout=30).json()["data"]
+            return str(next(m["id"] for m in models if not m.get("parent")))
+        except Exception as exc:
+            raise WeightSyncError(f"Cannot list the models served at {self.base_url}/v1/models: {exc}") from exc
 
     def push(self, model: Any, version: int) -> float:
         """Save `model`'s weights as `version` and load them into the server; returns the seconds taken.
