@@ -13,8 +13,8 @@ import asyncio
 import json
 
 import pytest
-from _require import require_module
 
+from _require import require_module
 from openenvs import Message
 from openenvs.rollout import OpenAIPolicy, Runner, SamplingParams, make_episodes
 
