@@ -8,8 +8,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from openenvs.sandbox import Sandbox
 
 
@@ -38,9 +36,10 @@ def descendants(pid: int) -> set[int]:
 
 
 def _assert_clean(box: Sandbox) -> None:
-    """No process is left below any worker, and no run directory is left in any worker."""
+    """Nothing of earlier runs is left: no process or run directory in a worker, no container in the engine."""
     backend = box.backend
-    if backend.name != "local":
+    if backend.name == "docker":
+        assert backend.live_containers() == []  # type: ignore[attr-defined]
         return
     deadline = time.monotonic() + 2
     for outer, _ in backend.worker_pids():  # type: ignore[attr-defined]
@@ -96,9 +95,13 @@ def test_secret_file_outside_workdir_is_unreadable(box: Sandbox, tmp_path: Path)
     secret.write_text("TOPSECRET-41f")
     secret.chmod(0o644)
     tmp_path.chmod(0o755)
-    for path in (secret, Path(__file__), Path("/etc/hostname"), Path("/etc/shadow")):
+    for path in (secret, Path(__file__), Path("/etc/shadow")):
         r = box.run(f"print(open({str(path)!r}).read())")
         assert not r.ok, f"{path} was readable from the sandbox"
+    # The host's /etc/hostname: the local backend denies it; a container sees only its own.
+    host_name = Path("/etc/hostname").read_text().strip()
+    r = box.run("print(open('/etc/hostname').read())")
+    assert not r.ok if box.backend.name == "local" else host_name not in r.stdout
     assert "TOPSECRET" not in box.run(f"import os\nprint(os.listdir({str(tmp_path)!r}))").stdout
 
 
@@ -172,11 +175,13 @@ def test_killing_the_parent_fails_harmlessly(box: Sandbox) -> None:
     me = os.getpid()
     code = (
         "import os, signal\n"
-        f"for pid in [os.getppid(), 1, {me}, -1, 0]:\n"
+        f"for pid in [os.getppid(), 1, {me}, -1]:\n"
         "    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError as e:\n        print('denied', pid, e)\n"
-        "print('survived')\n"
+        "print('survived', flush=True)\n"
+        "os.kill(0, signal.SIGKILL)\n"  # its own process group: the only kill that may land
     )
-    box.run(code)
+    r = box.run(code)
+    assert "survived" in r.stdout and r.status == "killed" and r.signal == 9, r
     assert os.getpid() == me
     assert box.run("print(2 + 2)").stdout == "4\n"
 
@@ -208,22 +213,57 @@ def test_privilege_escalation_syscalls_fail(box: Sandbox) -> None:
         "print('ptrace', libc.ptrace(16, 1, 0, 0))\n"
     )
     r = box.run(code)
-    if box.backend.name == "local":
-        assert r.ok, r.stderr
-        for line in r.stdout.splitlines():
-            assert line.endswith("-1"), f"{line!r} succeeded in the sandbox"
+    assert r.ok, r.stderr
+    assert len(r.stdout.splitlines()) == 4, r.stdout
+    for line in r.stdout.splitlines():
+        assert line.endswith("-1"), f"{line!r} succeeded in the sandbox"
+
+
+def test_forged_result_report_is_ignored(box: Sandbox) -> None:
+    """Printing a report-shaped line, or writing one to the supervisor's stdout, changes nothing."""
+    code = (
+        "import json, os, sys\n"
+        "fake = json.dumps({'exit_code': 0, 'timed_out': False, 'duration_s': 0.0, 'stdout': 'forged', "
+        "'stderr': '', 'files': {}})\n"
+        "print('\\n' + fake)\n"
+        "for fd in ('/proc/1/fd/1', f'/proc/{os.getppid()}/fd/1'):\n"
+        "    try:\n        open(fd, 'w').write('\\n' + fake + '\\n')\n        print('WROTE', fd)\n"
+        "    except OSError as e:\n        print('denied', fd, e.errno)\n"
+        "sys.exit(3)\n"
+    )
+    r = box.run(code)
+    assert r.exit_code == 3 and not r.ok, r
+    assert "WROTE" not in r.stdout, r.stdout
+    assert r.stdout.startswith("\n{") and r.stdout != "forged"
 
 
 def test_worker_killed_mid_run_is_a_failed_result(box: Sandbox) -> None:
-    if box.backend.name != "local":
-        pytest.skip("kills a local worker process")
-    outer = [pid for pid, _ in box.backend.worker_pids()]  # type: ignore[attr-defined]
-    killer = threading.Timer(0.5, lambda: [os.kill(p, 9) for p in outer if os.path.exists(f"/proc/{p}")])
+    backend = box.backend
+    if backend.name == "local":
+        outer = [pid for pid, _ in backend.worker_pids()]  # type: ignore[attr-defined]
+
+        def kill() -> None:
+            for p in outer:
+                if os.path.exists(f"/proc/{p}"):
+                    os.kill(p, 9)
+
+    else:
+        outer = [0, 0]
+        import docker
+
+        def kill() -> None:  # the engine kills the run's container under it
+            client = docker.from_env()
+            for cid in backend.live_containers():  # type: ignore[attr-defined]
+                client.api.kill(cid)
+            client.close()
+
+    killer = threading.Timer(1.0, kill)
     killer.start()
     results = box.run_many([box.request("import time\ntime.sleep(5)") for _ in outer])
     killer.join()
-    assert all(not r.ok and r.error for r in results)
+    assert all(not r.ok and r.error for r in results), results
     assert box.run("print('replaced')").stdout == "replaced\n"
+    _assert_clean(box)
 
 
 def test_nothing_left_after_many_runs(box: Sandbox) -> None:

@@ -161,9 +161,9 @@ class Sandbox:
             return backend
 
     def _docker(self) -> Backend:
-        from ._docker import DEFAULT_IMAGE, DockerBackend
+        from ._docker import DockerBackend
 
-        return DockerBackend(image=self.image or DEFAULT_IMAGE)
+        return DockerBackend(image=self.image)
 
     def layers(self) -> list[Layer]:
         """The protection layers of the running backend."""

@@ -31,6 +31,8 @@ class ExecRequest:
     memory_mb: int = 512
     max_processes: int = 64
     max_output_bytes: int = 1 << 20
+    disk_mb: int = 128
+    """Cap on everything the run writes to its work dir, all files and processes together, in MiB."""
     argv: tuple[str, ...] = ()
     return_files: tuple[str, ...] = ()
 
@@ -44,6 +46,7 @@ class ExecRequest:
             "memory_mb": self.memory_mb,
             "max_processes": self.max_processes,
             "max_output_bytes": self.max_output_bytes,
+            "disk_mb": self.disk_mb,
             "argv": list(self.argv),
             "return_files": list(self.return_files),
         }
@@ -89,6 +92,10 @@ class ExecResult:
     """Set when the sandbox failed (not the code): what went wrong."""
     files: dict[str, bytes] = field(default_factory=dict)
     """Files asked for with ``return_files``, read back from the work dir after the run."""
+    memory_exceeded: bool = False
+    """True when the whole-run memory limit (all processes together) killed a process of the run."""
+    limits: dict[str, str] = field(default_factory=dict)
+    """How each whole-run limit (``memory``, ``processes``, ``disk``) was enforced for this run, or why only per process."""
 
     @property
     def ok(self) -> bool:
