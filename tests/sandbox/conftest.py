@@ -49,6 +49,12 @@ def docker_ready() -> str:
     return _DOCKER["image"]
 
 
+@pytest.fixture(scope="session")
+def docker_image() -> str:
+    """The Docker engine is up and the sandbox image built (once per session); the image name."""
+    return docker_ready()
+
+
 def _local_skip_reason() -> str | None:
     from openenvs.sandbox import capabilities
 

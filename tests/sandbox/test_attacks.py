@@ -280,5 +280,5 @@ def test_nothing_left_after_many_runs(box: Sandbox) -> None:
     failed = [r for r in results if not r.ok]
     assert not failed, failed[:3]
     _assert_clean(box)
-    new = {e for e in set(os.listdir("/tmp")) - host_tmp_before if "openenvs" in e}
+    new = {e for e in set(os.listdir("/tmp")) - host_tmp_before if e.startswith("openenvs-sandbox")}
     assert not new, f"left in host /tmp: {new}"

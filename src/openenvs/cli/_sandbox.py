@@ -67,7 +67,14 @@ def environment_checks() -> list[dict[str, Any]]:
         if Path("/sys/fs/cgroup/cgroup.controllers").exists()
         else ("v1" if Path("/sys/fs/cgroup").exists() else "absent")
     )
-    checks.append({"check": "cgroups", "ok": True, "detail": f"{cgroup} (optional; not used by the sandbox)"})
+    checks.append(
+        {
+            "check": "cgroups",
+            "ok": cgroup != "absent",
+            "detail": f"{cgroup}; the local sandbox uses v1 memory/pids controllers for whole-run limits "
+            "(see the cgroup_* layers), else falls back to per-process rlimits",
+        }
+    )
     lsm = _read("/sys/kernel/security/lsm")
     checks.append({"check": "security modules", "ok": True, "detail": lsm or "unknown"})
     for module, extra in _OPTIONAL_PACKAGES.items():
@@ -84,10 +91,27 @@ def environment_checks() -> list[dict[str, Any]]:
 
 def doctor_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    build_image: bool = typer.Option(
+        False,
+        "--build-image",
+        help="First start the Docker engine if none runs (needs root) and build the Docker backend's image "
+        "(openenvs-sandbox:N, Debian + Python 3, no registry needed) if it is missing.",
+    ),
 ) -> None:
     """Report the sandbox layers that are on or off here, and other capability checks."""
     from ..sandbox import capabilities
 
+    if build_image:
+        from .._errors import SandboxError
+        from ..sandbox.docker_engine import build_image as build
+        from ..sandbox.docker_engine import sandbox_image, start_engine
+
+        try:
+            typer.echo(start_engine(), err=True)
+            typer.echo(build(sandbox_image()), err=True)
+        except SandboxError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
     caps = capabilities()
     checks = environment_checks()
     if as_json:

@@ -61,8 +61,10 @@ class Sandbox:
             here, else Docker; never silently unisolated).
         workers: Parallel runs for the local backend; default: the CPU count.
         timeout: Default wall-clock limit per run, in seconds.
-        memory_mb: Default address-space limit per run, in MiB.
-        max_processes: Process/thread limit per run.
+        memory_mb: Default memory limit per run, in MiB: for all its processes together where
+            cgroups (local, v1) or the container (docker) allow, and per process always.
+        max_processes: Process/thread limit per run (all its processes together).
+        disk_mb: Default cap on what a run writes to its work dir, all files together, in MiB.
         max_output_bytes: Cap on stdout and on stderr (each); a run that exceeds it is killed.
         allow_unisolated: Let the local backend run even when a required protection
             (network, file system, process containment) is missing. Off by default.
@@ -83,6 +85,7 @@ class Sandbox:
         memory_mb: int = 512,
         max_processes: int = 64,
         max_output_bytes: int = 1 << 20,
+        disk_mb: int = 128,
         allow_unisolated: bool = False,
         image: str | None = None,
         disable: Iterable[str] = (),
@@ -92,7 +95,12 @@ class Sandbox:
         """Validate the options; the backend starts on first use."""
         if backend not in _BACKENDS:
             raise ConfigError(f"Unknown sandbox backend {backend!r}; choose one of {', '.join(_BACKENDS)}.")
-        for name, value in (("timeout", timeout), ("memory_mb", memory_mb), ("max_processes", max_processes)):
+        for name, value in (
+            ("timeout", timeout),
+            ("memory_mb", memory_mb),
+            ("max_processes", max_processes),
+            ("disk_mb", disk_mb),
+        ):
             _check_positive(name, value)
         _check_positive("max_output_bytes", max_output_bytes)
         if workers is not None:
@@ -103,6 +111,7 @@ class Sandbox:
         self.memory_mb = int(memory_mb)
         self.max_processes = int(max_processes)
         self.max_output_bytes = int(max_output_bytes)
+        self.disk_mb = int(disk_mb)
         self.allow_unisolated = allow_unisolated
         self.image = image
         self.disable = tuple(disable)
@@ -180,6 +189,7 @@ class Sandbox:
         memory_mb: int | None = None,
         argv: Iterable[str] = (),
         return_files: Iterable[str] = (),
+        disk_mb: int | None = None,
     ) -> ExecRequest:
         """Validate one run's inputs into an `ExecRequest` (defaults from this sandbox)."""
         if not isinstance(code, str):
@@ -188,8 +198,10 @@ class Sandbox:
             raise ConfigError(f"Sandbox stdin must be a str, got {type(stdin).__name__}.")
         timeout = self.timeout if timeout is None else float(timeout)
         memory_mb = self.memory_mb if memory_mb is None else int(memory_mb)
+        disk_mb = self.disk_mb if disk_mb is None else int(disk_mb)
         _check_positive("timeout", timeout)
         _check_positive("memory_mb", memory_mb)
+        _check_positive("disk_mb", disk_mb)
         wanted = tuple(return_files)
         _normalize_files(dict.fromkeys(wanted, b""))
         return ExecRequest(
@@ -200,6 +212,7 @@ class Sandbox:
             memory_mb=memory_mb,
             max_processes=self.max_processes,
             max_output_bytes=self.max_output_bytes,
+            disk_mb=disk_mb,
             argv=tuple(str(a) for a in argv),
             return_files=wanted,
         )
@@ -214,6 +227,7 @@ class Sandbox:
         memory_mb: int | None = None,
         argv: Iterable[str] = (),
         return_files: Iterable[str] = (),
+        disk_mb: int | None = None,
     ) -> ExecResult:
         """Run Python `code` in the sandbox and return what happened.
 
@@ -222,15 +236,23 @@ class Sandbox:
             stdin: Text fed to the program's standard input.
             files: Files to create in the work dir first (relative path -> content).
             timeout: Wall-clock limit in seconds (default: the sandbox's).
-            memory_mb: Address-space limit in MiB (default: the sandbox's).
+            memory_mb: Memory limit in MiB (default: the sandbox's).
             argv: Extra ``sys.argv`` entries.
             return_files: Work-dir files to read back into ``result.files``.
+            disk_mb: Cap on what the run writes to its work dir, in MiB (default: the sandbox's).
 
         Returns:
             The `ExecResult`; a crash, timeout or kill is a result with ``ok == False``.
         """
         req = self.request(
-            code, stdin=stdin, files=files, timeout=timeout, memory_mb=memory_mb, argv=argv, return_files=return_files
+            code,
+            stdin=stdin,
+            files=files,
+            timeout=timeout,
+            memory_mb=memory_mb,
+            argv=argv,
+            return_files=return_files,
+            disk_mb=disk_mb,
         )
         try:
             backend = self.backend

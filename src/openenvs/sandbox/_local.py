@@ -7,6 +7,7 @@ reaches the code. Workers are replaced when they die or stop answering.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -118,6 +119,7 @@ class _Worker:
         self.pid = int(self.hello["pid"])
         self.outer_pid = self.proc.pid
         self.base = str(self.hello["base"])
+        self.cgroups = [str(p) for p in (self.hello.get("cgroups") or {}).values()]
         self.runs = 0
 
     def stderr_tail(self) -> str:
@@ -172,6 +174,7 @@ class _Worker:
             pass
         reap(self.proc, "sandbox worker")
         self.errlog.close()
+        _remove_cgroups(self.cgroups)
 
     def close(self) -> None:
         """Ask the worker to exit (EOF on its pipe), then make sure it did."""
@@ -182,6 +185,51 @@ class _Worker:
         except (OSError, subprocess.TimeoutExpired):
             pass
         self.kill()
+
+
+def _remove_cgroups(paths: list[str]) -> None:
+    """Remove a dead worker's cgroups (their last processes may take a moment to exit)."""
+    deadline = time.monotonic() + 2.0
+    for path in paths:
+        while os.path.isdir(path):
+            try:
+                os.rmdir(path)
+            except OSError:
+                if time.monotonic() > deadline:
+                    logger.warning("could not remove sandbox cgroup %s (processes still in it?)", path)
+                    break
+                time.sleep(0.02)
+
+
+def _whole_run_limits(layers: dict[str, Layer], request: ExecRequest, unique_uid: bool) -> dict[str, str]:
+    """How this run's memory, process and disk limits are enforced here, in words."""
+
+    def on(name: str) -> bool:
+        layer = layers.get(name)
+        return bool(layer and layer.active)
+
+    mb, n = request.memory_mb, request.max_processes
+    memory = f"{mb} MiB address space per process (RLIMIT_AS)"
+    memory = (
+        f"cgroup v1: {mb} MiB for all processes of the run together; and {memory}"
+        if on("cgroup_memory")
+        else f"per process only: {memory}; no whole-run cap ({layers['cgroup_memory'].detail})"
+        if "cgroup_memory" in layers
+        else f"per process only: {memory}"
+    )
+    if on("cgroup_pids"):
+        procs = f"cgroup v1 pids: {n} processes/threads in total"
+    elif unique_uid:
+        procs = f"RLIMIT_NPROC {n} on the run's own uid: {n} processes/threads in total"
+    else:
+        procs = f"RLIMIT_NPROC {n}, counted over every process of the uid the code runs as (no cgroup)"
+    disk = (
+        f"tmpfs work dir of {request.disk_mb} MiB for all files together"
+        if on("disk_quota")
+        else f"per file only: {request.max_output_bytes} bytes each (RLIMIT_FSIZE); the work dir shares the "
+        "worker's tmpfs (bounded by the memory limit when the cgroup is on)"
+    )
+    return {"memory": memory, "processes": procs, "disk": disk}
 
 
 class LocalBackend:
@@ -231,6 +279,8 @@ class LocalBackend:
             {"disable": list(disable), "read_paths": list(read_paths)}, launcher
         )
         self.launcher = str(self.options["launcher"])
+        uid_layer = self._layers.get("unprivileged_uid")
+        self._unique_uid = bool(uid_layer and uid_layer.active and os.geteuid() == 0 and self.launcher == "direct")
         self._all.append(first)
         self._idle.put(first)
         if self.missing and not allow_unisolated:
@@ -349,7 +399,15 @@ class LocalBackend:
             self._discard(worker)
             raise
         self._idle.put(worker)
-        return _result(reply, self.name)
+        result = _result(reply, self.name)
+        if result.error is not None:
+            return result
+        exceeded = int(reply.get("oom_kills") or 0) > 0
+        limits = _whole_run_limits(self._layers, request, self._unique_uid)
+        if exceeded:
+            note = f"\n[openenvs sandbox] killed: the run's processes together used more than {request.memory_mb} MiB\n"
+            return dataclasses.replace(result, stderr=result.stderr + note, memory_exceeded=True, limits=limits)
+        return dataclasses.replace(result, limits=limits)
 
     def close(self) -> None:
         """Stop every worker; their namespaces, tmpfs and processes go with them."""

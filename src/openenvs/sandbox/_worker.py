@@ -55,10 +55,18 @@ if __package__:  # imported as openenvs.sandbox._worker (tests, type checkers)
         adopt_bwrap_namespaces,
         build_landlock_ruleset,
         build_seccomp,
+        cgroup_join,
+        cgroup_oom_kills,
+        cgroup_reset,
+        cgroup_set_limits,
         enter_pid_namespace,
+        mount_run_tmpfs,
+        setup_cgroups,
+        setup_disk_quota,
         setup_landlock,
         setup_namespaces,
         setup_uid,
+        unmount_run_tmpfs,
     )
 else:  # run as a script by the local backend: the layers module sits next to this file
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -81,10 +89,18 @@ else:  # run as a script by the local backend: the layers module sits next to th
         adopt_bwrap_namespaces,
         build_landlock_ruleset,
         build_seccomp,
+        cgroup_join,
+        cgroup_oom_kills,
+        cgroup_reset,
+        cgroup_set_limits,
         enter_pid_namespace,
+        mount_run_tmpfs,
+        setup_cgroups,
+        setup_disk_quota,
         setup_landlock,
         setup_namespaces,
         setup_uid,
+        unmount_run_tmpfs,
     )
 
     del sys.path[0]
@@ -124,6 +140,7 @@ def child_main(layers: Layers, req: dict[str, Any], work: str, io_dir: str) -> N
     """Become the sandboxed process and run the code; never returns."""
     try:
         os.setsid()
+        cgroup_join(layers)  # first, while still privileged: every process the code starts stays in them
         fd_in = os.open(os.path.join(io_dir, "stdin"), os.O_RDONLY)
         fd_out = os.open(os.path.join(io_dir, "stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         fd_err = os.open(os.path.join(io_dir, "stderr"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -217,6 +234,8 @@ def _exec_code(req: dict[str, Any], work: str) -> int:
 # -- per-run supervision ---------------------------------------------------------------------
 def supervise(layers: Layers, req: dict[str, Any], work: str, io_dir: str) -> dict[str, Any]:
     """Fork the child, enforce the wall-clock limit, then kill whatever the run left behind."""
+    cgroup_set_limits(layers, int(req["memory_mb"]) << 20, int(req["max_processes"]))
+    oom_before = cgroup_oom_kills(layers)
     start = time.perf_counter()
     child = os.fork()
     if child == 0:
@@ -231,7 +250,10 @@ def supervise(layers: Layers, req: dict[str, Any], work: str, io_dir: str) -> di
     except OSError:
         pass
     _sweep(layers)
+    oom_kills = cgroup_oom_kills(layers) - oom_before
+    cgroup_reset(layers)
     return {
+        "oom_kills": oom_kills,
         "duration_s": duration,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "max_rss_kb": usage.ru_maxrss,
@@ -352,9 +374,13 @@ def _mkdtemp(parent: str, prefix: str, mode: int = 0o700) -> str:
 def handle(layers: Layers, base: str, req: dict[str, Any], counter: int) -> dict[str, Any]:
     """Run one request and return the reply frame (file contents travel as latin-1 text)."""
     run_dir = _mkdtemp(base, f"run{counter}-")
+    work, io_dir = os.path.join(run_dir, "work"), os.path.join(run_dir, "io")
+    mounted = False
     try:
-        work, io_dir = os.path.join(run_dir, "work"), os.path.join(run_dir, "io")
         os.mkdir(work, 0o700)
+        if layers.disk_quota:
+            mount_run_tmpfs(work, int(req.get("disk_mb", 128)))
+            mounted = True
         os.mkdir(io_dir, 0o700)
         with open(os.path.join(io_dir, "stdin"), "wb") as f:
             f.write(req.get("stdin", "").encode())
@@ -387,6 +413,8 @@ def handle(layers: Layers, base: str, req: dict[str, Any], counter: int) -> dict
             report["files"] = got
         return report
     finally:
+        if mounted:
+            unmount_run_tmpfs(work)
         _rmtree(run_dir)
         if layers.status.get("private_tmp", {}).get("active"):
             _empty_dir("/dev/shm")
@@ -418,6 +446,7 @@ def main() -> None:
         else:
             enter_pid_namespace(layers)
     setup_uid(layers, skip)
+    setup_cgroups(layers, skip)
     if "landlock" in skip:
         layers.mark("landlock", False, "disabled by the caller")
     else:
@@ -429,6 +458,7 @@ def main() -> None:
     layers.mark("rlimits", True, "CPU time, address space, processes, file size, open files, no core dumps")
     base = _mkdtemp("/tmp" if os.path.isdir("/tmp") else "/var/tmp", "openenvs-sandbox-", 0o711)
     os.chmod(base, 0o711)
+    setup_disk_quota(layers, base, skip)
     if layers.landlock_abi:
         try:
             build_landlock_ruleset(layers, base)
@@ -442,7 +472,8 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])  # runs are awaited with sigtimedwait
-    write_frame(wfd, {"hello": True, "pid": os.getpid(), "base": base, "layers": layers.status})
+    hello = {"hello": True, "pid": os.getpid(), "base": base, "layers": layers.status, "cgroups": layers.cgroups}
+    write_frame(wfd, hello)
     counter = 0
     try:
         while True:
@@ -457,6 +488,11 @@ def main() -> None:
             write_frame(wfd, reply)
     finally:
         _rmtree(base)
+        for path in layers.cgroups.values():
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":

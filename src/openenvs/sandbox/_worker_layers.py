@@ -19,6 +19,14 @@ __all__ = [
     "adopt_bwrap_namespaces",
     "build_landlock_ruleset",
     "build_seccomp",
+    "cgroup_join",
+    "cgroup_oom_kills",
+    "cgroup_reset",
+    "cgroup_set_limits",
+    "mount_run_tmpfs",
+    "setup_cgroups",
+    "setup_disk_quota",
+    "unmount_run_tmpfs",
     "_check",
     "_drop_caps",
     "enter_pid_namespace",
@@ -47,6 +55,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 1, 24, 22, 38
 SECCOMP_MODE_FILTER = 2
 SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
@@ -92,6 +101,9 @@ class Layers:
         self.child_env: dict[str, str] = {}
         self.child_path: list[str] = []
         self.keep_alive: list[Any] = []
+        self.cgroups: dict[str, str] = {}
+        self.cgroup_set: dict[str, int] = {}
+        self.disk_quota = False
 
     def mark(self, name: str, active: bool, detail: str) -> None:
         self.status[name] = {"active": active, "detail": detail}
@@ -415,3 +427,147 @@ def _drop_caps() -> None:
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)
     data = (ctypes.c_uint32 * 6)()
     _libc.capset(header, data)
+
+
+# -- whole-run limits: cgroup v1 memory and pids controllers, a tmpfs work dir per run -------------
+def _own_cgroup(controller: str) -> str | None:
+    """This process's cgroup path in the v1 hierarchy of `controller` (None: no such hierarchy)."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, names, path = line.rstrip("\n").split(":", 2)
+                if controller in names.split(","):
+                    return path or "/"
+    except OSError:
+        pass
+    return None
+
+
+def setup_cgroups(layers: Layers, skip: set[str]) -> None:
+    """Create this worker's cgroups (v1 memory and pids): every process of a run joins them.
+
+    The cgroups sit below the worker's own (so a limit on the trainer still holds). Without
+    cgroup v1, or without the right to create cgroups (a user namespace), the layers are off and
+    only the per-process rlimits hold.
+    """
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    for controller, name in (("memory", "cgroup_memory"), ("pids", "cgroup_pids")):
+        what = "memory (swap included)" if controller == "memory" else "process/thread count"
+        if name in skip:
+            layers.mark(name, False, "disabled by the caller; per-process rlimits only")
+            continue
+        mount = f"/sys/fs/cgroup/{controller}"
+        own = _own_cgroup(controller)
+        if v2 or own is None or not os.path.exists(os.path.join(mount, "cgroup.procs")):
+            why = "cgroup v2 hierarchy (only v1 is supported)" if v2 else f"no cgroup v1 {controller} controller"
+            layers.mark(name, False, f"{why}; the {what} limit holds per process only (rlimits)")
+            continue
+        parent = os.path.join(mount, own.lstrip("/"))
+        if not os.path.isdir(parent):
+            parent = mount
+        path = os.path.join(parent, "openenvs-sandbox-" + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o755)
+        except OSError as exc:
+            layers.mark(name, False, f"cannot create a cgroup ({exc.strerror}; needs root); per-process rlimits only")
+            continue
+        layers.cgroups[controller] = path
+        layers.mark(name, True, f"cgroup v1 {path}: the {what} limit holds for all processes of a run together")
+
+
+def _write(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _read_int(path: str, key: str | None = None) -> int:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return 0
+    if key is None:
+        return int(text.strip() or 0)
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == key:
+            return int(parts[1])
+    return 0
+
+
+def cgroup_set_limits(layers: Layers, memory_bytes: int, processes: int) -> None:
+    """Set this run's limits on the worker's cgroups (written only when they change)."""
+    mem = layers.cgroups.get("memory")
+    if mem and layers.cgroup_set.get("memory") != memory_bytes:
+        memsw = os.path.join(mem, "memory.memsw.limit_in_bytes")
+        files = [os.path.join(mem, "memory.limit_in_bytes")] + ([memsw] if os.path.exists(memsw) else [])
+        try:  # memory <= memory+swap must hold at every step: lowering goes memory first, raising swap first
+            for path in files:
+                _write(path, str(memory_bytes))
+        except OSError:
+            for path in reversed(files):
+                _write(path, str(memory_bytes))
+        layers.cgroup_set["memory"] = memory_bytes
+    pids = layers.cgroups.get("pids")
+    if pids and layers.cgroup_set.get("pids") != processes:
+        _write(os.path.join(pids, "pids.max"), str(processes))
+        layers.cgroup_set["pids"] = processes
+
+
+def cgroup_join(layers: Layers) -> None:
+    """In the run's child, before it drops privileges: move this process into the worker's cgroups."""
+    for path in layers.cgroups.values():
+        _write(os.path.join(path, "cgroup.procs"), "0")
+
+
+def cgroup_oom_kills(layers: Layers) -> int:
+    """How many processes the memory cgroup's limit has killed so far."""
+    mem = layers.cgroups.get("memory")
+    return _read_int(os.path.join(mem, "memory.oom_control"), "oom_kill") if mem else 0
+
+
+def cgroup_reset(layers: Layers) -> None:
+    """After a run (no process left): drop the page cache it left charged, so the next run starts at zero."""
+    mem = layers.cgroups.get("memory")
+    if mem and _read_int(os.path.join(mem, "memory.usage_in_bytes")) > 8 << 20:
+        try:
+            _write(os.path.join(mem, "memory.force_empty"), "0")
+        except OSError:
+            pass
+
+
+def setup_disk_quota(layers: Layers, base: str, skip: set[str]) -> None:
+    """Check once that a size-capped tmpfs can be mounted per run as its work dir."""
+    if "disk_quota" in skip:
+        layers.mark("disk_quota", False, "disabled by the caller; only each file is capped (RLIMIT_FSIZE)")
+        return
+    probe = os.path.join(base, "probe")
+    os.mkdir(probe)
+    try:
+        mount_run_tmpfs(probe, 1)
+        unmount_run_tmpfs(probe)
+    except OSError as exc:
+        layers.mark(
+            "disk_quota", False, f"cannot mount a tmpfs per run ({exc}); only each file is capped (RLIMIT_FSIZE)"
+        )
+        return
+    finally:
+        os.rmdir(probe)
+    layers.disk_quota = True
+    layers.mark(
+        "disk_quota", True, "each run's work dir is a fresh tmpfs capped at the run's disk_mb, all files together"
+    )
+
+
+def mount_run_tmpfs(path: str, size_mb: int) -> None:
+    """Mount an empty tmpfs of `size_mb` MiB over `path`."""
+    opts = f"size={int(size_mb)}m,mode=0700".encode()
+    _check(_libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts), f"tmpfs over {path}")
+
+
+def unmount_run_tmpfs(path: str) -> None:
+    """Detach the run's tmpfs (its files go with it)."""
+    _check(_libc.umount2(path.encode(), MNT_DETACH), f"umount {path}")
