@@ -148,10 +148,16 @@ def _sandbox_problem() -> str | None:
 
 
 def _docker_problem() -> str | None:
+    from openenvs import SandboxError
     from openenvs.sandbox._docker import docker_status
+    from openenvs.sandbox.docker_engine import ensure_docker
 
-    ok, detail = docker_status()
-    return None if ok else f"no Docker engine: {detail}"
+    try:  # starts dockerd (as root) and builds the sandbox image the first time; cheap once both are there
+        image = ensure_docker()
+    except SandboxError as exc:
+        return f"no usable Docker engine: {exc}"
+    ok, detail = docker_status(image)
+    return None if ok else f"no usable Docker engine: {detail}"
 
 
 def _module_problem(name: str) -> Callable[[], str | None]:
