@@ -100,6 +100,28 @@ def _print_summary(summary: dict[str, Any], wall_s: float, out: Path) -> None:
     console.print(f"trajectories: {out / 'trajectories.jsonl'}  report: {out / 'report.html'}")
 
 
+def _ray_pool(address: str | None, workers: int) -> Any:
+    from ..rollout import RayEnvPool
+
+    return RayEnvPool(workers or None, address=address, init_kwargs={"log_to_driver": False})
+
+
+def _write_ray_stats(pool: Any, out_dir: Path) -> None:
+    """Where the envs ran and which calls were lost to dead workers, as ``ray.json`` next to the trajectories."""
+    try:
+        stats = pool.stats()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "ray.json").write_text(json.dumps(stats, indent=2, default=str) + "\n")
+        lost = len(stats["failures"])
+        nodes = len(stats["nodes"])
+        _console().print(
+            f"ray: {len(stats['workers'])} env workers on {nodes} node(s)"
+            + (f"; {lost} env calls lost to dead workers (episodes retried, see ray.json)" if lost else "")
+        )
+    finally:
+        pool.close()
+
+
 def eval_cmd(
     env_ids: list[str] = typer.Argument(..., help="Environment ids, e.g. math/arithmetic-v1."),
     model: str | None = typer.Option(
@@ -141,6 +163,13 @@ def eval_cmd(
         "--threads",
         help="Torch CPU threads for the local hf backend; 0 keeps torch's default (1 is robust on busy CPUs).",
     ),
+    ray: bool = typer.Option(False, "--ray", help="Run the envs on Ray actors (see docs/scale-out.md)."),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster to join (e.g. auto, 10.0.0.1:6379; implies --ray); default $RAY_ADDRESS, else a local Ray.",
+    ),
+    ray_workers: int = typer.Option(0, "--ray-workers", help="Env worker actors with --ray (0: one per cluster CPU)."),
 ) -> None:
     """Run environments against a model and write trajectories, a summary and a report (PNG + HTML)."""
     from ..rollout import Runner, SamplingParams, write_report
@@ -164,6 +193,7 @@ def eval_cmd(
     sampling = SamplingParams(temperature=temp, top_p=top_p, max_tokens=max_tokens, seed=seed)
     out_dir = out or Path("runs") / f"eval-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     policy = _policy(model, base_url, backend, api_key, threads)
+    pool = _ray_pool(ray_address, ray_workers) if ray or ray_address else None
     runner = Runner(
         policy,
         sampling=sampling,
@@ -172,9 +202,14 @@ def eval_cmd(
         max_turns=max_turns,
         out_dir=out_dir,
         progress=progress,
+        envs=pool,
     )
     t0 = time.perf_counter()
-    result = runner.run(episodes)
+    try:
+        result = runner.run(episodes)
+    finally:
+        if pool is not None:
+            _write_ray_stats(pool, out_dir)
     wall = time.perf_counter() - t0
     console = _console()
     if result.skipped:

@@ -14,15 +14,17 @@ from __future__ import annotations
 from ._chat import ToolParser, render_text_tools, resolve_tool_parser
 from ._hf import HFPolicy
 from ._openai import OpenAIPolicy, ServerError
+from ._ray import RayEnv, RayEnvPool, WorkerDied
 from ._record import SamplingRecord, StepRecord, Trajectory, Versions
 from ._report import pass_at_k, summarize, write_report
-from ._runner import EpisodeSpec, RolloutResult, Runner, make_episodes
+from ._runner import EnvMaker, EpisodeSpec, RolloutResult, Runner, make_episodes
 from ._server import VLLMServer, default_vllm_venv, ensure_vllm_venv
 from ._store import TrajectoryStore, iter_trajectories, load_trajectories
 from ._types import FunctionPolicy, Generation, ModelInfo, Policy, SamplingParams, ToolFormat
 from ._vllm import VLLMPolicy
 
 __all__ = [
+    "EnvMaker",
     "EpisodeSpec",
     "FunctionPolicy",
     "Generation",
@@ -30,6 +32,8 @@ __all__ = [
     "ModelInfo",
     "OpenAIPolicy",
     "Policy",
+    "RayEnv",
+    "RayEnvPool",
     "RolloutResult",
     "Runner",
     "SamplingParams",
@@ -43,6 +47,7 @@ __all__ = [
     "VLLMPolicy",
     "VLLMServer",
     "Versions",
+    "WorkerDied",
     "default_vllm_venv",
     "ensure_vllm_venv",
     "iter_trajectories",

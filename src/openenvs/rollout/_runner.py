@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,13 +23,21 @@ from ._record import SamplingRecord, StepRecord, Trajectory, collect_versions, t
 from ._store import TrajectoryStore, iter_trajectories
 from ._types import Generation, Policy, SamplingParams
 
-__all__ = ["EpisodeSpec", "RolloutResult", "Runner", "current_episode", "make_episodes"]
+__all__ = ["EnvMaker", "EpisodeSpec", "RolloutResult", "Runner", "current_episode", "make_episodes"]
 
 logger = logging.getLogger(__name__)
 
 current_episode: contextvars.ContextVar[str | None] = contextvars.ContextVar("openenvs_episode", default=None)
 """The id of the episode (and try) whose turn a policy is generating, set by `Runner`; policies
 that keep per-conversation state (OpenAIPolicy's token-exact turns) key it by this."""
+
+
+class EnvMaker(Protocol):
+    """Where a `Runner` gets its envs: an `openenvs.Registry`, a `RayEnvPool`, anything with this `make`."""
+
+    def make(self, env_id: str, **kwargs: Any) -> Env:
+        """Build an env of `env_id` with these kwargs (as `openenvs.make` does)."""
+        ...
 
 
 class EpisodeSpec(BaseModel):
@@ -110,6 +118,8 @@ class Runner:
         tool_parser: ``auto`` reads tool calls with `openenvs.tools.parse_tool_calls` when installed,
             ``none`` keeps turns as plain text, or a callable ``text -> list[ToolCall]``.
         env_threads: Run synchronous env steps in worker threads, so slow envs do not stall the loop.
+        envs: Where the envs come from (anything with ``make(env_id, **kwargs)``, e.g. a `RayEnvPool`);
+            None makes them in this process with `openenvs.make`.
 
     Example:
         >>> from openenvs.rollout import FunctionPolicy
@@ -133,6 +143,7 @@ class Runner:
         progress: bool = False,
         tool_parser: ToolParserName | ToolParser = "auto",
         env_threads: bool = True,
+        envs: EnvMaker | None = None,
     ) -> None:
         """Configure the run; nothing starts until `run`/`arun`."""
         if concurrency < 1:
@@ -148,6 +159,7 @@ class Runner:
         self.progress = progress
         self.tool_parser = resolve_tool_parser(tool_parser)
         self.env_threads = env_threads
+        self.envs = envs
 
     def run(self, episodes: Iterable[EpisodeSpec]) -> RolloutResult:
         """Run the episodes (blocking); see `arun`."""
@@ -250,7 +262,7 @@ class Runner:
             key = episode.env_id + to_json(episode.env_kwargs)
             try:
                 if key not in envs:  # constructors do no I/O, and the registry is not thread-safe: make here
-                    envs[key] = _make_env(episode)
+                    envs[key] = _make_env(episode, self.envs)
                 trajectory = await asyncio.wait_for(self._episode(episode, envs[key]), self.episode_timeout_s)
                 return trajectory, None
             except asyncio.TimeoutError:
@@ -351,7 +363,9 @@ class Runner:
         return getattr(env, method)(*args, **kwargs)
 
 
-def _make_env(episode: EpisodeSpec) -> Env:
+def _make_env(episode: EpisodeSpec, maker: EnvMaker | None) -> Env:
+    if maker is not None:
+        return maker.make(episode.env_id, **episode.env_kwargs)
     from .._api import make
 
     return make(episode.env_id, **episode.env_kwargs)
