@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
-ARITH = "math/arithmetic-v1"
-
-
-def missing(what: str, fix: str) -> None:
-    """Skip outside CI; under CI a missing component this project installs is a failure naming the setup step."""
-    message = f"{what} is not available here: {fix}"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
+from _require import require_module
 
 
 @pytest.fixture(scope="session")
 def ray_local():
     """A local Ray started with ``ray.init(num_cpus=2)`` for the whole session, shut down at the end."""
-    try:
-        import ray
-    except ImportError:
-        missing("Ray", "scripts/setup installs it with `pip install -e '.[dev]'` (the `ray` extra, part of `all`)")
+    ray = require_module("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield ray
