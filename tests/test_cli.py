@@ -77,3 +77,141 @@ def test_new_scaffold_passes_check_and_its_own_tests(tmp_path):
 def test_new_rejects_bad_names(tmp_path, bad):
     out = run("new", bad, "--root", str(tmp_path))
     assert out.returncode == 1 and "identifier" in out.stderr
+
+
+def test_list_shows_a_namespace_with_a_missing_dependency_as_unavailable(tmp_path):
+    (tmp_path / "needs_dep_provider.py").write_text("import openenvs_no_such_dep\n\ndef specs():\n    return []\n")
+    registry = tmp_path / "registry.json"
+    provider = {"namespace": "dep", "entry_point": "needs_dep_provider:specs", "extras": ["math"]}
+    registry.write_text(json.dumps({"envs": [], "providers": [provider]}))
+    env = {"OPENENVS_REGISTRY": str(registry), "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    out = run("list", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "math/arithmetic-v1" in out.stdout
+    line = next(line for line in out.stdout.splitlines() if "dep/*" in line)
+    assert line.startswith("unavailable dep/*: The package `openenvs_no_such_dep` is not installed")
+    assert "pip install 'openenvs[math]'" in out.stdout
+    made = run("info", "dep/thing-v1", env=env)
+    assert made.returncode == 1 and "pip install 'openenvs[math]'" in made.stderr
+
+
+LONG_ID = "contrib/an-environment-with-a-rather-long-descriptive-name-v12"
+
+
+def test_list_at_80_columns_never_cuts_ids(tmp_path):
+    registry = tmp_path / "registry.json"
+    spec = {"id": LONG_ID, "entry_point": "openenvs.envs.arithmetic.env:ArithmeticEnv", "license": "MIT",
+            "description": "An environment whose id is long, listed with a description that has to wrap somewhere.",
+            "tags": ["a-long-tag", "another-long-tag"]}
+    registry.write_text(json.dumps({"envs": [spec]}))
+    for columns in ("80", "40"):
+        out = run("list", env={"OPENENVS_REGISTRY": str(registry), "COLUMNS": columns})
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert any(LONG_ID in line for line in lines), out.stdout
+        assert "math/arithmetic-v1" in out.stdout and "code/humaneval-v1" in out.stdout
+        assert "…" not in out.stdout
+        assert max(len(line) for line in lines) <= int(columns) or columns == "40"
+    header = run("list", env={"COLUMNS": "80"}).stdout.splitlines()[2]
+    assert [c.strip() for c in header.split("┃")[1:-1]] == ["id", "kind", "description"]  # the built-in ids at 80
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["list", "--bogus"], "No such option: --bogus"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+        (["info"], "Missing argument"),
+        (["list", "--tag"], "requires an argument"),
+    ],
+)
+def test_usage_errors_exit_2_with_clicks_message(args, message):
+    out = run(*args)
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert "Error: " in out.stderr and message in out.stderr  # click's own wording
+    assert "NoSuchOption" not in out.stderr and "Traceback" not in out.stderr
+
+
+def _interrupt(args: list[str], ready) -> subprocess.CompletedProcess:
+    """Start the CLI, wait until `ready(stdout_so_far)` is true, send SIGINT, and collect the result."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "openenvs", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    seen = ""
+    deadline = time.monotonic() + 120
+    while not ready(seen):
+        assert proc.poll() is None and time.monotonic() < deadline, (seen, proc.stderr.read() if proc.stderr else "")
+        if "assistant>" in ready.__doc__:
+            seen += proc.stdout.read(1)
+        else:
+            time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, seen + out, err)
+
+
+def test_ctrl_c_at_a_prompt_exits_130():
+    def ready(seen):
+        """assistant>"""
+        return "assistant>" in seen
+
+    out = _interrupt(["play", "math/arithmetic-v1"], ready)
+    assert out.returncode == 130, out.stderr
+    assert "Traceback" not in out.stderr and "interrupted" in out.stderr
+
+
+def test_ctrl_c_in_a_running_command_exits_130(tmp_path):
+    started = tmp_path / "started"
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "slow.py").write_text(
+        f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\ntime.sleep(120)\n"
+    )
+
+    def ready(seen):
+        """file"""
+        return started.exists()
+
+    out = _interrupt(["bench", "--dir", str(tmp_path / "benchmarks")], ready)
+    assert out.returncode == 130, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bench_runs_benchmarks_and_prints_their_ratio_lines(tmp_path):
+    folder = tmp_path / "benchmarks"
+    folder.mkdir()
+    (folder / "fast.py").write_text(
+        "print('setting up the peer')\nprint('step: ours 1.0 us, peer 2.0 us, ratio ours/peer 0.50x (goal <= 1x)')\n"
+    )
+    (folder / "broken.py").write_text("import sys\nprint('ratio 2.00x')\nsys.exit('boom: the baseline is missing')\n")
+    listed = run("bench", "--dir", str(folder), "--list")
+    assert listed.returncode == 0 and listed.stdout.split() == ["broken", "fast"]
+    out = run("bench", "--dir", str(folder), "fast")
+    assert out.returncode == 0, out.stderr
+    assert "ratio ours/peer 0.50x (goal <= 1x)" in out.stdout and "setting up the peer" not in out.stdout
+    assert "setting up the peer" in run("bench", "--dir", str(folder), "fast", "--full").stdout
+    failed = run("bench", "--dir", str(folder))
+    assert failed.returncode == 1 and "boom: the baseline is missing" in failed.stderr
+    assert "failed: broken" in failed.stderr and "0.50x" in failed.stdout  # the others still ran
+    unknown = run("bench", "--dir", str(folder), "nope")
+    assert unknown.returncode == 1 and "Available: broken, fast" in unknown.stderr
+
+
+def test_bench_lists_the_repos_benchmarks():
+    out = run("bench", "--list", cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0 and {"core", "sandbox", "tools"} <= set(out.stdout.split())
+
+
+def test_every_command_module_exists_and_a_missing_one_is_an_error(monkeypatch, capsys):
+    import importlib
+
+    from openenvs.cli import _main
+
+    for name in _main.COMMAND_MODULES:
+        assert hasattr(importlib.import_module(name), "register"), name
+    monkeypatch.setattr(_main, "COMMAND_MODULES", [*_main.COMMAND_MODULES, "openenvs.cli._no_such_module"])
+    with pytest.raises(SystemExit) as exc:
+        _main.main(["list", "--json"])
+    assert exc.value.code == 1
+    assert "openenvs.cli._no_such_module" in capsys.readouterr().err

@@ -209,3 +209,36 @@ def test_moved_names_keep_their_old_imports():
     assert openenvs.verify.MathEnv is openenvs.MathEnv and openenvs.verify.MathConfig is openenvs.MathConfig
     assert openenvs.tools.environment_factory is __import__("openenvs.trl._factory").trl._factory.environment_factory
     assert _models.tiny_model_dir is openenvs.models.tiny_model_dir
+
+
+def _provider_registry(tmp_path, monkeypatch, source: str, extras: list[str]) -> str:
+    (tmp_path / "needs_dep_provider.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "registry.json"
+    provider = {"namespace": "dep", "entry_point": "needs_dep_provider:specs", "extras": extras}
+    path.write_text(json.dumps({"envs": [_spec("math/arithmetic-v1")], "providers": [provider]}))
+    return str(path)
+
+
+def test_provider_with_a_missing_dependency_raises_missing_dependency_with_the_pip_command(tmp_path, monkeypatch):
+    path = _provider_registry(tmp_path, monkeypatch, "import openenvs_no_such_dep\n\ndef specs():\n    return []\n", ["math"])
+    pattern = r"`openenvs_no_such_dep` is not installed \(needed for the `dep/\*` environments\).*pip install 'openenvs\[math\]'"
+    with pytest.raises(MissingDependency, match=pattern):
+        Registry(builtin=path, entry_points=False).make("dep/thing-v1")
+    with pytest.raises(MissingDependency, match=pattern):
+        Registry(builtin=path, entry_points=False).spec("dep/thing")
+    listed = Registry(builtin=path, entry_points=False)
+    assert [s.id for s in listed.list()] == ["math/arithmetic-v1"]  # listing still works
+    assert list(listed.unavailable()) == ["dep"] and "pip install 'openenvs[math]'" in listed.unavailable()["dep"]
+    with pytest.raises(MissingDependency, match=pattern):  # and so does make() after the listing consumed the provider
+        listed.make("dep/thing-v1")
+    assert "dep/thing-v1" not in listed
+
+
+def test_provider_importing_its_dependency_late_without_extras_names_the_package(tmp_path, monkeypatch):
+    source = "def specs():\n    import openenvs_no_such_dep_late\n    return []\n"
+    path = _provider_registry(tmp_path, monkeypatch, source, [])
+    with pytest.raises(MissingDependency, match=r"`openenvs_no_such_dep_late`.*pip install openenvs_no_such_dep_late"):
+        Registry(builtin=path, entry_points=False).make("dep/thing-v1")
+    assert Registry(builtin=path, entry_points=False).unavailable().keys() == {"dep"}
+    assert Registry(entry_points=False).unavailable() == {}  # the built-in providers all load here

@@ -68,13 +68,11 @@ class ResetNeeded(OpenEnvsError, RuntimeError):
 class MissingDependency(OpenEnvsError, ImportError):
     """An optional dependency is not installed; the message gives the pip command."""
 
-    def __init__(self, package: str, extra: str, purpose: str = "") -> None:
-        """Build the message from the missing package and the extra that provides it."""
+    def __init__(self, package: str, extra: str | None, purpose: str = "") -> None:
+        """Build the message from the missing package and the extra that provides it (None: the package itself)."""
         why = f" (needed for {purpose})" if purpose else ""
-        super().__init__(
-            f"The package `{package}` is not installed{why}. "
-            f"Install it with: pip install 'openenvs[{extra}]'"
-        )
+        command = f"pip install 'openenvs[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"The package `{package}` is not installed{why}. Install it with: {command}")
         self.package = package
         self.extra = extra
 

@@ -6,6 +6,9 @@ Sources, all read lazily on first use:
    A provider is ``{"namespace": "rg", "entry_point": "module:specs", "extras": [...]}``: a
    function returning a list of `EnvSpec`, called only when an id in its namespace is asked for
    or when all environments are listed (so optional dependencies load only when needed).
+   A provider whose dependency is missing makes its namespace *unavailable*: `make` and `spec`
+   of an id in it raise `MissingDependency` with the pip command, and `Registry.unavailable`
+   (shown by ``openenvs list``) names the namespace and the reason.
    Extra registry files listed in ``$OPENENVS_REGISTRY`` (os.pathsep-separated) load after it.
 2. The entry-point group ``openenvs.environments``: each entry point names a callable returning
    a list of `EnvSpec` (or the list itself).
@@ -109,6 +112,17 @@ def load_entry_point(entry_point: str, *, env_id: str | None = None, extras: Ite
     return obj
 
 
+def _missing_for_namespace(exc: ImportError, namespace: str, extra: str | None) -> MissingDependency:
+    """The `MissingDependency` that says which package the environments of `namespace` need."""
+    purpose = f"the `{namespace}/*` environments"
+    if isinstance(exc, MissingDependency):
+        error = MissingDependency(exc.package, exc.extra or extra, purpose=purpose)
+    else:
+        error = MissingDependency(exc.name or str(exc), extra, purpose=purpose)
+    error.__cause__ = exc
+    return error
+
+
 def _validate_spec(data: Any, origin: str) -> EnvSpec:
     if isinstance(data, EnvSpec):
         return data
@@ -133,6 +147,7 @@ class Registry:
         """Create a registry; `builtin` is a registry.json path (True: the packaged one, False: none)."""
         self._specs: dict[str, EnvSpec] = {}
         self._providers: dict[str, dict[str, Any]] = {}
+        self._unavailable: dict[str, MissingDependency] = {}  # namespace -> why its provider cannot load
         self._builtin = builtin_registry_path() if builtin is True else (builtin or None)
         self._use_entry_points = entry_points
         self._loaded = False
@@ -204,11 +219,17 @@ class Registry:
         provider = self._providers.pop(namespace, None)
         if provider is None:
             return
+        extras = provider.get("extras", [])
         try:
-            factory = load_entry_point(provider["entry_point"], extras=provider.get("extras", []))
+            factory = load_entry_point(provider["entry_point"], extras=extras)
             specs = factory()
-        except (ImportError, MissingDependency) as exc:
-            logger.info("Environments in namespace %r are unavailable: %s", namespace, exc)
+        except ImportError as exc:  # MissingDependency included
+            missing = _missing_for_namespace(exc, namespace, next(iter(extras), None))
+            self._unavailable[namespace] = missing
+            if strict:
+                raise missing from exc
+            # Listing goes on without them; `unavailable()` (and `openenvs list`) report the namespace.
+            logger.info("Environments in namespace `%s` are unavailable: %s", namespace, missing)
             return
         except Exception as exc:
             error = RegistrationError(
@@ -223,6 +244,12 @@ class Registry:
             spec = _validate_spec(entry, f"provider `{provider['entry_point']}`")
             if spec.id not in self._specs:
                 self._specs[spec.id] = spec
+
+    def unavailable(self) -> dict[str, str]:
+        """Namespaces whose provider could not load (a dependency is missing), each with the reason and pip command."""
+        self._ensure_loaded()
+        self._load_all_providers()
+        return {namespace: str(error) for namespace, error in sorted(self._unavailable.items())}
 
     def _load_all_providers(self) -> None:
         for namespace in list(self._providers):
@@ -262,6 +289,8 @@ class Registry:
             self._load_provider(namespace)
             if env_id in self._specs:
                 return env_id
+        if namespace is not None and namespace in self._unavailable:
+            raise self._unavailable[namespace]
         base = f"{namespace}/{name}" if namespace else name
         versions = sorted(s.version for s in self._specs.values() if s.base_id == base)
         if version is None and versions:

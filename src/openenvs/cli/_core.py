@@ -23,19 +23,51 @@ def list_cmd(
     namespace: str | None = typer.Option(None, "--namespace", "-n", help="Only this namespace, e.g. `math`."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifests as JSON."),
 ) -> None:
-    """List registered environments."""
-    from .._api import list_envs
+    """List registered environments (and namespaces unavailable for a missing dependency)."""
+    from .._api import list_envs, registry
 
     specs = list_envs(tags=tag or None, namespace=namespace)
+    unavailable = {} if namespace else registry.unavailable()
     if as_json:
         typer.echo(json.dumps([s.model_dump(mode="json") for s in specs], indent=2))
+        for ns, reason in unavailable.items():
+            typer.echo(f"unavailable: {ns}/*: {reason}", err=True)
         return
-    from rich.table import Table
+    from rich.text import Text
 
-    table = Table("id", "kind", "tags", "license", "description", title=f"{len(specs)} environments")
+    console = _console()
+    console.print(_list_table(specs, console.width))
+    for ns, reason in unavailable.items():  # Text, not markup: a reason holds `[extra]`
+        console.print(Text.assemble(("unavailable", "yellow"), " ", (f"{ns}/*", "bold"), f": {reason}"))
+
+
+# The columns of `openenvs list` after the id, in display order, each with its narrowest useful width,
+# and the order they drop in when the terminal is too narrow (the id column never shrinks).
+_LIST_COLUMNS = {"kind": 11, "tags": 14, "license": 10, "description": 24}
+_LIST_DROP_ORDER = ("tags", "license", "description", "kind")
+
+
+def _list_table(specs: list[Any], width: int) -> Any:
+    """The `list` table: ids are never cut; the other columns wrap, then drop (tags first)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    id_width = max((len(s.id) for s in specs), default=2)
+    if id_width + 4 > width:  # not even the id column fits: one id per line, whole
+        return Text("\n".join(s.id for s in specs), no_wrap=True, overflow="ignore")
+    shown = dict(_LIST_COLUMNS)
+    drop = list(_LIST_DROP_ORDER)
+    # A box table spends 3 characters per column plus 1 on borders and padding.
+    while shown and id_width + sum(shown.values()) + 3 * (len(shown) + 1) + 1 > width:
+        shown.pop(drop.pop(0))
+    table = Table(title=f"{len(specs)} environments")
+    table.add_column("id", no_wrap=True, min_width=id_width)
+    for header, narrowest in shown.items():
+        table.add_column(header, min_width=narrowest, overflow="fold", no_wrap=header == "kind")
     for s in specs:
-        table.add_row(s.id, s.kind, ", ".join(s.tags), s.license, s.description)
-    _console().print(table)
+        values = {"kind": s.kind, "license": s.license, "tags": ", ".join(s.tags), "description": s.description}
+        table.add_row(s.id, *(values[h] for h in shown))
+    return table
 
 
 def info_cmd(
@@ -117,8 +149,8 @@ def play_cmd(
             _show(console, obs)
             done, total = False, 0.0
             while not done:
-                line = typer.prompt("assistant", prompt_suffix="> ", default="", show_default=False)
-                if line.strip() == "/quit":
+                line = _prompt_line()
+                if line is None or line.strip() == "/quit":
                     return
                 if line.strip() == "/reset":
                     break
@@ -135,10 +167,18 @@ def play_cmd(
             if done:
                 console.print(f"[bold]episode over[/]: return {total:g}" + (" (truncated)" if truncated else ""))
             episode += 1
-    except (EOFError, KeyboardInterrupt):
-        return
     finally:
-        env.close()
+        env.close()  # Ctrl-C propagates: the CLI exits 130
+
+
+def _prompt_line() -> str | None:
+    """One line from the user, or None at the end of input (Ctrl-C propagates)."""
+    try:
+        return str(typer.prompt("assistant", prompt_suffix="> ", default="", show_default=False))
+    except typer.Abort as exc:  # click turns both EOF and Ctrl-C at a prompt into Abort
+        if isinstance(exc.__context__, EOFError):
+            return None
+        raise
 
 
 def _show(console: Any, obs: Any) -> None:

@@ -1,8 +1,12 @@
 """The typer application and error handling shared by every command.
 
 Each capability adds its commands from its own module, listed in `COMMAND_MODULES`; a module
-exposes ``register(app: typer.Typer) -> None``. A module that is not present (an unfinished or
-removed capability) is skipped, so one capability never breaks the others' commands.
+exposes ``register(app: typer.Typer) -> None`` and imports only light modules at its top, so an
+optional dependency that is missing breaks only the commands that use it. A listed module that does
+not exist is an error (a test imports every one).
+
+Exit codes: 0 success, 1 an error (one line naming the fix; ``--debug`` for the traceback),
+2 a usage error (click's own message), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -44,51 +48,74 @@ def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level."),
 ) -> None:
     _state["debug"] = debug
-    logging.basicConfig(level=logging.INFO if verbose or debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose or debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+_loaded: list[str] = []
 
 
 def _load_commands() -> None:
     for name in COMMAND_MODULES:
+        if name in _loaded:
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name == name:
-                continue
+                raise RuntimeError(
+                    f"The CLI command module `{name}` listed in openenvs.cli._main.COMMAND_MODULES does not exist: "
+                    "add the module or remove it from the list."
+                ) from None
             raise
         module.register(app)
+        _loaded.append(name)
+
+
+def _click_exception_type() -> type[Exception]:
+    """Click's `ClickException` as this typer raises it (typer 0.29 vendors a copy of click; older ones use click)."""
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException":
+            return cls
+    raise RuntimeError("typer.BadParameter does not derive from a ClickException")  # pragma: no cover
+
+
+def _print_error(message: str) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    # Text, not markup: messages hold `pip install 'openenvs[math]'`, which markup would eat.
+    Console(stderr=True, highlight=False, soft_wrap=True).print(Text.assemble(("error:", "bold red"), " ", message))
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; errors print as one line (with the fix) unless ``--debug`` is given."""
-    _load_commands()
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
+        _load_commands()
         rc = app(args=args, standalone_mode=False)
     except SystemExit:
         raise
-    except (OpenEnvsError, ValueError, FileNotFoundError, ImportError) as exc:
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except (typer.Abort, _click_exception_type(), OpenEnvsError, ValueError, FileNotFoundError, ImportError) as exc:
+        if isinstance(exc, typer.Abort):  # click turns Ctrl-C or end of input at a prompt into Abort
+            interrupted = isinstance(exc.__context__, KeyboardInterrupt)
+            _print_error("interrupted" if interrupted else "aborted (end of input)")
+            raise SystemExit(130 if interrupted else 1) from None
+        if isinstance(exc, _click_exception_type()):  # usage errors: click's own message and exit code (2)
+            exc.show()  # type: ignore[attr-defined]
+            raise SystemExit(exc.exit_code) from None  # type: ignore[attr-defined]
         if debug:
             raise
-        from rich.console import Console
-
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         raise SystemExit(1) from None
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        if isinstance(exc, click.exceptions.Abort):
-            raise SystemExit(130) from None
+    except Exception as exc:
         if debug:
             raise
-        from rich.console import Console
-
-        Console(stderr=True).print(
-            f"[bold red]error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)", highlight=False
-        )
+        _print_error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
         raise SystemExit(1) from None
     if isinstance(rc, int) and rc:
         raise SystemExit(rc)
