@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from _require import missing
+from _require import missing, require_module
 from conftest import HERE, ROOT
 
 VENV = ROOT / ".venv-openenv"
@@ -95,3 +95,18 @@ def test_openenv_env_across_the_venv_boundary(echo_server):
     assert env.step("hello").reward == 0.5
     env.close()
     check_env(env)
+
+
+@pytest.mark.slow
+def test_grpo_step_and_eval_on_openenv_across_the_venv_boundary(echo_server, tmp_path):
+    require_module("trl")
+    from test_training import eval_run, grpo_step
+
+    from openenvs.models import tiny_model_dir
+    from openenvs.server import use_remote
+
+    assert use_remote(echo_server) == ["openenv/echo-v0"]
+    tiny = str(tiny_model_dir())
+    assert grpo_step("openenv/echo-v0", tiny, tmp_path / "grpo") == 1
+    summary = eval_run("openenv/echo-v0", tiny, tmp_path / "eval")
+    assert summary["envs"]["openenv/echo-v0"]["episodes"] == 2
