@@ -35,7 +35,7 @@ __all__ = ["DEFAULT_IMAGE", "DockerBackend", "docker_status"]
 logger = logging.getLogger(__name__)
 
 _RUN_UID = 65534
-_BOOTSTRAP_MB = 48  # the bootstrap interpreter's own memory, added to the container's limit
+_BOOTSTRAP_MB = 32  # the bootstrap interpreter's own memory, added to the container's limit
 _BOOTSTRAP_PIDS = 3  # the bootstrap and its two output pumps
 _SHM_MB = 16
 _GRACE_S = 20.0
