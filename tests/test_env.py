@@ -110,9 +110,23 @@ def test_multi_turn_helper_feeds_back_and_truncates():
 
 
 def test_close_and_context_manager():
-    with Echo() as env:
+    class Counted(Echo):
+        closes = 0
+
+        def close(self):
+            type(self).closes += 1
+
+    with Counted() as env:
+        assert isinstance(env, Counted)  # __enter__ returns the env itself
         env.reset(seed=0)
-    env.close()
+    assert Counted.closes == 1
+    with pytest.raises(RuntimeError, match="boom"), Counted():
+        raise RuntimeError("boom")  # an error in the block still closes, and is not swallowed
+    assert Counted.closes == 2
+    plain = Echo()
+    plain.reset(seed=0)
+    plain.close()
+    plain.close()  # the base close is safe to call twice
 
 
 class Base(Env):

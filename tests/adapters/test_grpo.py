@@ -50,23 +50,31 @@ def _config(tmp_path, **overrides):
     return GRPOConfig(**values)
 
 
-def _guess_id() -> str:
-    env_id = "test/guess-v1"
-    try:
-        openenvs.spec(env_id)
-    except openenvs.EnvNotFound:
-        openenvs.register(
-            EnvSpec(
-                id=env_id,
-                entry_point="_guess_env:GuessEnv",
-                description="Guess a digit with higher/lower hints.",
-                license="MIT",
-                kind="multi-turn",
-                reward_range=(0.0, 1.0),
-                kwargs={"max_turns": 3},
-            )
-        )
-    return env_id
+@pytest.fixture
+def registered():
+    """Register manifests into the default registry for one test, and remove them afterwards."""
+    ids = []
+
+    def add(spec: EnvSpec) -> str:
+        openenvs.register(spec)
+        ids.append(spec.id)
+        return spec.id
+
+    yield add
+    for env_id in ids:
+        openenvs.registry.unregister(env_id)
+
+
+GUESS = EnvSpec(
+    id="test/guess-v1",
+    entry_point="_guess_env:GuessEnv",
+    description="Guess a digit with higher/lower hints.",
+    license="MIT",
+    kind="multi-turn",
+    reward_range=(0.0, 1.0),
+    kwargs={"max_turns": 3},
+)
+EASY = EnvSpec(id="test/easy-v1", entry_point="_easy_env:EasyEnv", description="Every answer is right.", license="MIT")
 
 
 def test_rows_are_deterministic_and_mixture_follows_weights():
@@ -111,20 +119,21 @@ def test_grpo_trains_on_a_single_turn_env(tiny, tmp_path):
     assert trainer.state.global_step == 2
 
 
-def test_grpo_trains_on_a_mixture_with_curriculum(tiny, tmp_path):
+def test_grpo_trains_on_a_mixture_with_curriculum(tiny, tmp_path, registered):
+    """The trainer's own steps move the curriculum: every answer of `test/easy-v1` is right, so it moves up."""
     from trl import GRPOTrainer
 
     from openenvs.verify import Curriculum
 
-    curriculum = Curriculum("math/arithmetic-v1", [{"difficulty": 1}, {"difficulty": 2}], threshold=0.0001, window=4)
-    kwargs = for_grpo("math/arithmetic-v1", seed=0, curriculum=curriculum)
-    # threshold is tiny but accuracy of a random model is 0, so the level must stay put; force one success:
+    env_id = registered(EASY)
+    curriculum = Curriculum(env_id, [{"difficulty": 1}, {"difficulty": 2}], threshold=1.0, window=4)
+    kwargs = for_grpo(env_id, seed=0, curriculum=curriculum)
+    assert json.loads(next(iter(kwargs["train_dataset"]))["env_kwargs"]) == {"difficulty": 1}
     trainer = GRPOTrainer(model=tiny, args=_config(tmp_path, max_steps=2), **kwargs)
     trainer.train()
-    assert curriculum.level == 0
-    assert any("curriculum/level" in e for e in trainer.state.log_history)
-    curriculum.update([1.0] * 4)
-    assert curriculum.level == 1
+    assert curriculum.level == 1  # moved by the CurriculumCallback after the first step, from the scored rewards
+    levels = [e["curriculum/level"] for e in trainer.state.log_history if "curriculum/level" in e]
+    assert levels and levels[-1] == 1
     row = next(iter(kwargs["train_dataset"]))
     assert json.loads(row["env_kwargs"]) == {"difficulty": 2}
 
@@ -170,10 +179,10 @@ def test_tool_rows_drive_the_same_episode_as_the_prompt():
     assert tools.get_reward() == 1.0
 
 
-def test_grpo_trains_on_a_multi_turn_env_with_env_mask(tiny, tmp_path):
+def test_grpo_trains_on_a_multi_turn_env_with_env_mask(tiny, tmp_path, registered):
     from trl import GRPOTrainer
 
-    env_id = _guess_id()
+    env_id = registered(GUESS)
     kwargs = for_grpo(env_id, n=8, seed=0)
     assert "rollout_func" in kwargs
     trainer = GRPOTrainer(model=tiny, args=_config(tmp_path, max_completion_length=24), **kwargs)
