@@ -30,6 +30,7 @@ The toy-text envs are registered as ``gymnasium/frozen-lake-v1``, ``gymnasium/fr
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -88,6 +89,17 @@ def _grid(rows: list[str], position: int) -> str:
     return "\n".join(" ".join(row) for row in cells)
 
 
+_ROWS: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
+
+
+def _desc_rows(env: Any) -> list[str]:
+    """The env's map (its ``desc`` byte array) as strings, decoded once per env: it never changes."""
+    rows = _ROWS.get(env)
+    if rows is None:
+        rows = _ROWS[env] = [b"".join(row).decode() for row in env.desc]
+    return rows
+
+
 def frozen_lake_text(observation: Any, env: Any) -> str:
     """FrozenLake: the map, one letter per cell (S start, F ice, H hole, G goal) and ``@`` for you.
 
@@ -99,8 +111,7 @@ def frozen_lake_text(observation: Any, env: Any) -> str:
         F F F H
         H F F G
     """
-    rows = [b"".join(row).decode() for row in env.desc]
-    return _grid(rows, observation)
+    return _grid(_desc_rows(env), observation)
 
 
 def cliff_walking_text(observation: Any, env: Any) -> str:
@@ -121,7 +132,7 @@ _TAXI_STOPS = ["R (red, top left)", "G (green, top right)", "Y (yellow, bottom l
 def taxi_text(observation: Any, env: Any) -> str:
     """Taxi: the 5x5 map (``|`` walls, R/G/Y/B stops, ``@`` the taxi), then where the passenger and destination are."""
     taxi_row, taxi_col, passenger, destination = env.decode(int(observation))
-    rows = [b"".join(row).decode() for row in env.desc]
+    rows = list(_desc_rows(env))
     line = list(rows[1 + taxi_row])
     line[1 + 2 * taxi_col] = "@"
     rows[1 + taxi_row] = "".join(line)

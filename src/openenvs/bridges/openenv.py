@@ -37,6 +37,7 @@ or a factory returning an instance.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import sys
@@ -215,8 +216,7 @@ class OpenEnvEnv(Env):
         fields = self._action_cls.model_fields
         name = self.config.text_field
         if name is None:
-            strings = [n for n, f in fields.items() if f.is_required() and f.annotation is str]
-            name = strings[0] if len(strings) == 1 else None
+            name = _text_field(self._action_cls)
         if name is None:
             return self._action_cls.model_validate_json(text)
         if name not in fields:
@@ -241,5 +241,18 @@ def _render(observation: Any) -> str:
     return json.dumps(data, sort_keys=True, default=str)
 
 
+@functools.cache
+def _text_field(action_cls: type) -> str | None:
+    """The Action's only required ``str`` field, or None (then the text is parsed as JSON)."""
+    fields = action_cls.model_fields  # type: ignore[attr-defined]
+    strings = [n for n, f in fields.items() if f.is_required() and f.annotation is str]
+    return strings[0] if len(strings) == 1 else None
+
+
 def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value or {}, default=str))
+    """OpenEnv metadata as plain JSON values (a copy)."""
+    if not value:
+        return {}
+    if all(isinstance(v, (str, int, float, bool, type(None))) for v in value.values()):
+        return dict(value)
+    return json.loads(json.dumps(value, default=str))
