@@ -254,6 +254,7 @@ def create_app(settings: ServerSettings) -> Any:
             return Response(text, media_type="application/json")
         except Exception as exc:
             frame = _failure_frame(exc)
+            manager.metrics.errors[frame["error"]["code"]] += 1
             status = {"closed": 404, "timeout": 504, "worker_lost": 502, "capacity": 503}.get(frame["error"]["code"], 400)
             return JSONResponse(frame, status_code=status)
 

@@ -142,12 +142,10 @@ class SessionManager:
         try:
             return await self.pool.call(worker, op, session.id, arg, self.call_timeout)
         except CallTimeout:
-            self.metrics.errors["timeout"] += 1
             self.pool.mark_hung(worker, session.id)
             self._drop(session, f"its {op} ran past the {self.call_timeout:g} s time limit")
             raise
         except WorkerLost:
-            self.metrics.errors["worker_lost"] += 1
             self._drop(session, "its worker process died")
             raise
         finally:
