@@ -9,13 +9,12 @@ import time
 
 import httpx
 import pytest
+from _testenvs import closes
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 import openenvs
 from openenvs.server import CallTimeout, ServerBusy
-
-from _testenvs import closes
 
 
 def _ws(url: str, path: str = "/v1/session", **kw):

@@ -158,6 +158,12 @@ def eval_cmd(
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds before an episode is abandoned."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="Bearer token for the server."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    env_url: str | None = typer.Option(
+        None, "--env-url", help="Play the envs on an `openenvs serve` server at this URL instead of in-process."
+    ),
+    env_token_file: str | None = typer.Option(
+        None, "--env-token-file", help="File holding the bearer token of the --env-url server."
+    ),
     threads: int = typer.Option(
         1,
         "--threads",
@@ -184,6 +190,11 @@ def eval_cmd(
         raise ValueError(f"--kwargs must be a JSON object such as '{{\"difficulty\": 2}}' ({exc})") from None
     if not isinstance(env_kwargs, dict):
         raise ValueError(f"--kwargs must be a JSON object, got {kwargs!r}")
+    if env_url is not None:  # every make(id) below now opens a session on the server
+        from ..server import use_remote
+        from ..server._serve import read_token
+
+        use_remote(env_url, env_ids, token=read_token(env_token_file) if env_token_file else None)
     episodes = _episodes(env_ids, n, samples, seed, env_kwargs, difficulty)
     from .._api import spec
 

@@ -220,6 +220,14 @@ def create_app(settings: ServerSettings) -> Any:
                         await ws.send_text('{"type":"closed"}')
                         await ws.close(code=1000)
                         return
+                    elif kind == "tool":
+                        if session is None:
+                            raise ValueError("send an `open` frame first")
+                        op = frame.get("op")
+                        if op not in ("tool_specs", "transcript_append", "run_tool", "check", "oracle"):
+                            raise ValueError(f"unknown tool op {op!r}")
+                        result = await manager.call(session, op, frame.get("arg"))
+                        await ws.send_text(dumps({"type": "tool", "result": result}))
                     elif kind == "ping":
                         await ws.send_text('{"type":"pong"}')
                     else:

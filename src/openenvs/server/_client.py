@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-from typing import Any, ClassVar
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, TypeVar
 
 from .. import _errors
 from .._env import Env
 from .._spec import EnvSpec
 from .._types import Action, Observation, StepResult
 from ._errors import CallTimeout, ConnectionLost, ServerBusy, ServerError, SessionClosed, WorkerLost
-from ._protocol import action_to_wire, observation_from_wire, step_from_wire
+from ._protocol import action_from_wire, action_to_wire, observation_from_wire, step_from_wire
 
 __all__ = ["RemoteEnv", "aconnect", "connect", "http_url", "ws_url"]
 
+T = TypeVar("T")
 _MAX_FRAME = 64 << 20
 _ERRORS: dict[str, type[Exception]] = {
     "CallTimeout": CallTimeout,
@@ -79,63 +81,42 @@ def _lost(where: str, exc: BaseException | None) -> ServerError:
     )
 
 
-class _SyncTransport:
-    """One session over a blocking websocket (`websockets.sync`)."""
-
-    def __init__(self, url: str, headers: dict[str, str], open_timeout: float) -> None:
-        import inspect
-
-        from websockets.sync.client import connect as ws_connect
-
-        self.where = url
-        # websockets >= 17 warns unless a direct (non-`with`) connection says so.
-        legacy = {"legacy": True} if "legacy" in inspect.signature(ws_connect).parameters else {}
-        opener: Any = ws_connect
-        try:
-            self.ws = opener(
-                ws_url(url, "/v1/session"),
-                additional_headers=headers,
-                max_size=_MAX_FRAME,
-                open_timeout=open_timeout,
-                close_timeout=2,
-                ping_interval=None,
-                **legacy,
-            )
-        except Exception as exc:
-            raise ConnectionLost(
-                f"cannot reach an openenvs server at {url} ({type(exc).__name__}: {exc}); "
-                "start one with `openenvs serve ENV_ID --port PORT`, or check the URL and --token-file"
-            ) from None
-
-    def request(self, frame: dict[str, Any]) -> dict[str, Any]:
-        from websockets.exceptions import ConnectionClosed
-
-        try:
-            self.ws.send(json.dumps(frame))
-            reply = json.loads(self.ws.recv())
-        except ConnectionClosed as exc:
-            raise _lost(self.where, exc) from None
-        except OSError as exc:
-            raise _lost(self.where, exc) from None
-        if reply.get("type") == "error":
-            _raise_error(reply, self.where)
-        return reply  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        try:
-            self.ws.send('{"type":"close"}')
-            self.ws.close()
-        except Exception:  # already closed
-            pass
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_LOCK = threading.Lock()
 
 
-class _AsyncTransport:
-    """One session over an asyncio websocket (`websockets.asyncio`)."""
+def _loop() -> asyncio.AbstractEventLoop:
+    """The client's own event loop (one daemon thread per process) where every connection lives.
+
+    Remote envs are used from plain threads, from many short `asyncio.run` loops (PPO's rollout)
+    and from long-lived loops (the Runner); keeping the sockets on one loop of our own makes a
+    session independent of the caller's loop.
+    """
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None or _LOOP.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="openenvs-connect", daemon=True).start()
+            _LOOP = loop
+        return _LOOP
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` on the client loop and wait for it (from any thread but that loop's own)."""
+    return asyncio.run_coroutine_threadsafe(coro, _loop()).result()
+
+
+async def _arun(coro: Coroutine[Any, Any, T]) -> T:
+    """Await `coro` running on the client loop from the caller's loop."""
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, _loop()))
+
+
+class _Connection:
+    """One session's websocket, living on the client loop."""
 
     def __init__(self, url: str) -> None:
         self.where = url
         self.ws: Any = None
-        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def open(self, headers: dict[str, str], open_timeout: float) -> None:
         from websockets.asyncio.client import connect as ws_connect
@@ -154,7 +135,6 @@ class _AsyncTransport:
                 f"cannot reach an openenvs server at {self.where} ({type(exc).__name__}: {exc}); "
                 "start one with `openenvs serve ENV_ID --port PORT`, or check the URL and --token-file"
             ) from None
-        self.loop = asyncio.get_running_loop()
 
     async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
         from websockets.exceptions import ConnectionClosed
@@ -170,27 +150,11 @@ class _AsyncTransport:
             _raise_error(reply, self.where)
         return reply  # type: ignore[no-any-return]
 
-    def in_loop(self) -> bool:
-        try:
-            return asyncio.get_running_loop() is self.loop
-        except RuntimeError:
-            return False
-
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         try:
             await self.ws.send('{"type":"close"}')
             await self.ws.close()
         except Exception:  # already closed
-            pass
-
-    def abort(self) -> None:
-        """Drop the connection from outside its loop (the server then closes the session)."""
-        transport = getattr(self.ws, "transport", None)
-        sock = transport.get_extra_info("socket") if transport is not None else None
-        try:
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
             pass
 
 
@@ -198,7 +162,7 @@ class RemoteEnv(Env):
     """An env living on an openenvs server; made by `connect` (see the module docs).
 
     ``RemoteEnv`` is subclassed per server and id by `connect`, so ``type(env)(**kwargs)`` opens
-    another session of the same env (as `check_env` does).
+    another session of the same env (as `check_env` does). Sync and async calls share one session.
     """
 
     url: ClassVar[str] = ""
@@ -209,12 +173,25 @@ class RemoteEnv(Env):
     def __init__(self, **kwargs: Any) -> None:
         """Remember the env kwargs; the session opens on first use (or in `connect`)."""
         self.kwargs = kwargs
-        self._sync: _SyncTransport | None = None
-        self._async: _AsyncTransport | None = None
+        self._conn: _Connection | None = None
         self._remote_spec: EnvSpec | None = None
         self._local_spec: EnvSpec | None = None
         self.fingerprint: str | None = None
         """The fingerprint the server reported for this env (with its kwargs)."""
+        self._has_oracle = False
+
+    @property
+    def oracle(self) -> Callable[[], Action | None] | None:
+        """The server-side env's ``oracle()`` (the next correct action), or None when it has none."""
+        if not self._has_oracle:
+            return None
+
+        def oracle() -> Action | None:
+            reply = _run(self._request({"type": "tool", "op": "oracle", "arg": None}, reopen=False))
+            result = reply.get("result")
+            return None if result is None else action_from_wire(result)
+
+        return oracle
 
     @property
     def spec(self) -> EnvSpec | None:
@@ -225,139 +202,114 @@ class RemoteEnv(Env):
     def spec(self, value: EnvSpec | None) -> None:
         self._local_spec = value
 
-    def _opened(self, reply: dict[str, Any]) -> None:
+    async def _open(self) -> None:
+        if self._conn is not None:
+            return
+        conn = _Connection(self.url)
+        await conn.open(self.headers, self.open_timeout)
+        try:
+            reply = await conn.request({"type": "open", "env_id": self.env_id, "kwargs": self.kwargs})
+        except BaseException:
+            await conn.close()
+            raise
         self._remote_spec = EnvSpec.model_validate(reply["spec"])
         self.fingerprint = reply.get("fingerprint")
+        self._has_oracle = bool(reply.get("oracle"))
+        self._conn = conn
 
-    def _open_frame(self) -> dict[str, Any]:
-        return {"type": "open", "env_id": self.env_id, "kwargs": self.kwargs}
-
-    # ---- sync ----------------------------------------------------------------------------------
-
-    def open(self) -> None:
-        """Open the session now (blocking); raises what the server says about the id or kwargs."""
-        self._drop_async()
-        if self._sync is None:
-            transport = _SyncTransport(self.url, self.headers, self.open_timeout)
-            try:
-                self._opened(transport.request(self._open_frame()))
-            except BaseException:
-                transport.close()
-                raise
-            self._sync = transport
-
-    def _drop_async(self) -> None:
-        if self._async is not None:
-            self._async.abort()
-            self._async = None
-
-    def _sync_request(self, frame: dict[str, Any], *, reopen: bool) -> dict[str, Any]:
+    async def _request(self, frame: dict[str, Any], *, reopen: bool) -> dict[str, Any]:
+        """Send a frame on the client loop; with `reopen`, a closed session is reopened once."""
         for attempt in (0, 1):
-            if self._sync is None:
-                if not reopen and attempt == 0 and self._async is None:
-                    raise SessionClosed(f"no session is open on {self.url}; call reset() first")
-                self.open()
-            assert self._sync is not None
+            if self._conn is None:
+                if not reopen:
+                    raise SessionClosed(f"the session on {self.url} is closed; call reset() to start a new episode")
+                await self._open()
+            assert self._conn is not None
             try:
-                return self._sync.request(frame)
+                return await self._conn.request(frame)
             except (SessionClosed, ConnectionLost, CallTimeout, WorkerLost) as exc:
-                self._sync.close()
-                self._sync = None
+                conn, self._conn = self._conn, None
+                await conn.close()
                 if not reopen or attempt == 1 or isinstance(exc, CallTimeout):
                     raise
         raise AssertionError("unreachable")
+
+    def open(self) -> None:
+        """Open the session now; raises what the server says about the id or kwargs."""
+        _run(self._open())
+
+    async def aopen(self) -> None:
+        """Async `open`."""
+        await _arun(self._open())
+
+    def _reset_frame(self, seed: int | None, options: dict[str, Any] | None) -> dict[str, Any]:
+        return {"type": "reset", "seed": seed, "options": options}
+
+    @staticmethod
+    def _reset_result(reply: dict[str, Any]) -> tuple[Observation, dict[str, Any]]:
+        return observation_from_wire(reply.get("observation")), dict(reply.get("info") or {})
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Observation, dict[str, Any]]:
         """Start an episode on the server (a closed session is reopened first)."""
-        reply = self._sync_request({"type": "reset", "seed": seed, "options": options}, reopen=True)
-        return observation_from_wire(reply.get("observation")), dict(reply.get("info") or {})
+        return self._reset_result(_run(self._request(self._reset_frame(seed, options), reopen=True)))
 
     def step(self, action: Action) -> StepResult:
         """Take one turn on the server; a dropped connection raises `ConnectionLost`."""
-        if self._sync is None:
-            if self._async is not None:
-                raise RuntimeError("this episode was started with `await env.areset()`; use `await env.astep()`")
-            raise SessionClosed(f"the session on {self.url} is closed; call reset() to start a new episode")
-        return step_from_wire(self._sync_request({"type": "step", "action": action_to_wire(action)}, reopen=False))
-
-    # ---- async ---------------------------------------------------------------------------------
-
-    async def aopen(self) -> None:
-        """Open the session now (asyncio)."""
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = None
-        if self._async is not None and not self._async.in_loop():
-            self._drop_async()
-        if self._async is None:
-            transport = _AsyncTransport(self.url)
-            await transport.open(self.headers, self.open_timeout)
-            try:
-                self._opened(await transport.request(self._open_frame()))
-            except BaseException:
-                await transport.aclose()
-                raise
-            self._async = transport
-
-    async def _async_request(self, frame: dict[str, Any], *, reopen: bool) -> dict[str, Any]:
-        for attempt in (0, 1):
-            if self._async is None or (reopen and not self._async.in_loop()):
-                await self.aopen()
-            assert self._async is not None
-            try:
-                return await self._async.request(frame)
-            except (SessionClosed, ConnectionLost, CallTimeout, WorkerLost) as exc:
-                await self._async.aclose()
-                self._async = None
-                if not reopen or attempt == 1 or isinstance(exc, CallTimeout):
-                    raise
-        raise AssertionError("unreachable")
+        frame = {"type": "step", "action": action_to_wire(action)}
+        return step_from_wire(_run(self._request(frame, reopen=False)))
 
     async def areset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Observation, dict[str, Any]]:
         """Async `reset`."""
-        reply = await self._async_request({"type": "reset", "seed": seed, "options": options}, reopen=True)
-        return observation_from_wire(reply.get("observation")), dict(reply.get("info") or {})
+        return self._reset_result(await _arun(self._request(self._reset_frame(seed, options), reopen=True)))
 
     async def astep(self, action: Action) -> StepResult:
         """Async `step`."""
-        if self._async is None:
-            if self._sync is not None:
-                raise RuntimeError("this episode was started with env.reset(); use env.step()")
-            raise SessionClosed(f"the session on {self.url} is closed; call `await env.areset()` first")
         frame = {"type": "step", "action": action_to_wire(action)}
-        return step_from_wire(await self._async_request(frame, reopen=False))
+        return step_from_wire(await _arun(self._request(frame, reopen=False)))
 
-    # ---- closing -------------------------------------------------------------------------------
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
 
     def close(self) -> None:
         """Close the session (its env is closed on the server); safe to call twice."""
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = None
-        if self._async is not None:
-            if self._async.in_loop():
-                asyncio.ensure_future(self._async.aclose())
-            else:
-                self._async.abort()
-            self._async = None
+        if self._conn is not None:
+            _run(self._close())
 
     async def aclose(self) -> None:
-        """Close the session (asyncio)."""
-        if self._async is not None:
-            await self._async.aclose()
-            self._async = None
-        self.close()
+        """Async `close`."""
+        await _arun(self._close())
 
     def __repr__(self) -> str:
         return f"<RemoteEnv {self.env_id} at {self.url}>"
 
 
-def _bind(url: str, env_id: str, token: str | None, open_timeout: float) -> type[RemoteEnv]:
+def _bind(url: str, env_id: str, token: str | None, open_timeout: float, kind: str = "") -> type[RemoteEnv]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     attrs = {"url": http_url(url), "env_id": env_id, "headers": headers, "open_timeout": open_timeout}
+    if kind == "tools":
+        from ._remote_tools import RemoteToolEnv
+
+        return type("RemoteToolEnv", (RemoteToolEnv,), attrs)
     return type("RemoteEnv", (RemoteEnv,), attrs)
+
+
+def _retype(env: RemoteEnv, token: str | None) -> RemoteEnv:
+    """Give a tool env's session the `ToolEnv` surface (known once the server sent the manifest)."""
+    spec = env.spec
+    if spec is not None and spec.kind == "tools":
+        from ._remote_tools import RemoteToolEnv
+
+        if not isinstance(env, RemoteToolEnv):
+            tool_env = _bind(env.url, env.env_id, token, env.open_timeout, "tools")(**env.kwargs)
+            tool_env._conn = env._conn
+            tool_env._remote_spec, tool_env.fingerprint = env._remote_spec, env.fingerprint
+            tool_env._has_oracle = env._has_oracle
+            return tool_env
+    return env
 
 
 def connect(url: str, env_id: str, *, token: str | None = None, open_timeout: float = 10.0, **kwargs: Any) -> Env:
@@ -374,7 +326,7 @@ def connect(url: str, env_id: str, *, token: str | None = None, open_timeout: fl
     """
     env = _bind(url, env_id, token, open_timeout)(**kwargs)
     env.open()
-    return env
+    return _retype(env, token)
 
 
 async def aconnect(
@@ -383,4 +335,4 @@ async def aconnect(
     """Async `connect`: the session opens on the running event loop."""
     env = _bind(url, env_id, token, open_timeout)(**kwargs)
     await env.aopen()
-    return env
+    return _retype(env, token)

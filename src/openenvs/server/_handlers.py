@@ -55,7 +55,14 @@ class Handlers:
             self.envs[session] = env
         spec = env.spec
         assert spec is not None
-        return {"spec": spec.model_dump(mode="json"), "fingerprint": spec.fingerprint}
+        has_oracle = callable(getattr(env, "oracle", None))
+        return {"spec": spec.model_dump(mode="json"), "fingerprint": spec.fingerprint, "oracle": has_oracle}
+
+    def op_oracle(self, session: str, arg: Any) -> Any:
+        from ._protocol import action_to_wire
+
+        action = self._env(session).oracle()  # type: ignore[attr-defined]
+        return None if action is None else action_to_wire(action)
 
     def op_reset(self, session: str, arg: tuple[str, int | None, dict[str, Any] | None]) -> str:
         fmt, seed, options = arg
@@ -98,3 +105,33 @@ class Handlers:
                 env.close()
             except Exception:  # shutting down: log and go on
                 logger.exception("closing %r failed", env)
+
+    # ---- the tool-env surface TRL's environment_factory uses (see _remote_tools) ----------------
+
+    def _tool_env(self, session: str) -> Any:
+        from ..tools._env import ToolEnv
+
+        env = self._env(session)
+        if not isinstance(env, ToolEnv):
+            raise TypeError(f"{type(env).__name__} is not a tool env; this call needs one")
+        return env
+
+    def op_tool_specs(self, session: str, arg: Any) -> list[dict[str, Any]]:
+        return [t.to_openai() for t in self._tool_env(session).tools()]
+
+    def op_transcript_append(self, session: str, arg: dict[str, Any]) -> None:
+        from .._types import Message
+
+        self._tool_env(session).transcript.append(Message.model_validate(arg))
+
+    def op_run_tool(self, session: str, arg: dict[str, Any]) -> dict[str, Any]:
+        from .._types import ToolCall
+
+        message = self._tool_env(session).call_tool(ToolCall.model_validate(arg))
+        return message.to_dict()  # type: ignore[no-any-return]
+
+    def op_check(self, session: str, arg: Any) -> dict[str, Any]:
+        env = self._tool_env(session)
+        if env.task is None:
+            raise ValueError("call reset() before get_reward()")
+        return env.check(env.task).model_dump(mode="json")  # type: ignore[no-any-return]

@@ -58,7 +58,7 @@ def use_remote(url: str, env_ids: Iterable[str] | None = None, *, token: str | N
             raise EnvNotFound(f"the server at {base} does not serve `{env_id}`; it serves {', '.join(served)}")
         manifest = {k: v for k, v in manifest.items() if k != "fingerprint"}
         key = "remote_" + hashlib.sha256(f"{base} {manifest['id']}".encode()).hexdigest()[:16]
-        _FACTORIES[key] = _bind(base, manifest["id"], token, 10.0)
+        _FACTORIES[key] = _bind(base, manifest["id"], token, 10.0, str(manifest.get("kind", "")))
         spec = EnvSpec.model_validate({**manifest, "entry_point": f"{__name__}:{key}", "extras": []})
         if spec.id in registry:
             registry.spec(spec.id)  # load its provider first, so it cannot come back later
