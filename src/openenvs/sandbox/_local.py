@@ -8,6 +8,7 @@ reaches the code. Workers are replaced when they die or stop answering.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from .._errors import SandboxError
 from .._proc import reap
 from ._types import ExecRequest, ExecResult, Layer
 
-__all__ = ["REQUIRED_PROTECTIONS", "Launcher", "LocalBackend", "bwrap_command", "missing_protections"]
+__all__ = ["REQUIRED_PROTECTIONS", "Launcher", "LocalBackend", "LocalSession", "bwrap_command", "missing_protections"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ _WORKER_SCRIPT = str(Path(__file__).with_name("_worker.py"))
 Launcher = Literal["auto", "direct", "bwrap"]
 """How workers get their namespaces: made by the worker itself (direct), by bubblewrap, or auto."""
 _START_TIMEOUT_S = 30.0
+_F_SETPIPE_SZ = 1031
 _REPLY_GRACE_S = 10.0
 
 REQUIRED_PROTECTIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -74,7 +76,7 @@ def _python_dirs() -> list[str]:
     return sorted(d for d in dirs if os.path.isdir(d))
 
 
-def bwrap_command() -> list[str]:
+def bwrap_command(hide_paths: tuple[str, ...] = ()) -> list[str]:
     """The bubblewrap prefix that gives a worker its namespaces when it cannot make them itself."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -88,6 +90,11 @@ def bwrap_command() -> list[str]:
     for path in _python_dirs():
         if any(path == top or path.startswith(top + "/") for top in covered):
             cmd += ["--ro-bind", path, path]
+    for path in hide_paths:  # last, so they also cover what was bound back above
+        if os.path.isdir(path):
+            cmd += ["--tmpfs", path, "--remount-ro", path]
+        elif os.path.exists(path):
+            cmd += ["--ro-bind", "/dev/null", path]
     return [*cmd, "--chdir", "/", "--"]
 
 
@@ -98,17 +105,34 @@ class _Worker:
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
         self.errlog = tempfile.TemporaryFile()
         bwrap = options.get("launcher") == "bwrap"
-        prefix = bwrap_command() if bwrap else []
-        self.proc = subprocess.Popen(
-            [*prefix, sys.executable, "-I", _WORKER_SCRIPT, "0" if bwrap else str(os.getpid()), json.dumps(options)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.errlog,
-            env=env,
-            cwd="/",
-            start_new_session=True,
-            close_fds=True,
-        )
+        prefix = bwrap_command(tuple(options.get("hide_paths", ()))) if bwrap else []
+        # Session pipes: a session's program reads requests from the first and writes replies to
+        # the second, talking to this process directly (see `LocalSession`).
+        req_r, self.session_w = os.pipe()
+        self.session_r, reply_w = os.pipe()
+        for fd in (self.session_w, self.session_r):
+            os.set_blocking(fd, False)
+            try:  # bigger pipes: fewer wake-ups for large arguments and results
+                fcntl.fcntl(fd, _F_SETPIPE_SZ, 1 << 20)
+            except OSError:
+                pass
+        worker_options = {**options, "session_fds": [req_r, reply_w]}
+        try:
+            self.proc = subprocess.Popen(
+                [*prefix, sys.executable, "-I", _WORKER_SCRIPT, "0" if bwrap else str(os.getpid())]
+                + [json.dumps(worker_options)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.errlog,
+                env=env,
+                cwd="/",
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=(req_r, reply_w),
+            )
+        finally:
+            os.close(req_r)
+            os.close(reply_w)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.wfd, self.rfd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         try:
@@ -132,6 +156,10 @@ class _Worker:
         return f"Worker stderr: {text}" if text else ""
 
     def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self.send(request)
+        return self._read(time.monotonic() + timeout)
+
+    def send(self, request: dict[str, Any]) -> None:
         body = json.dumps(request).encode()
         try:
             data = struct.pack(">I", len(body)) + body
@@ -141,7 +169,6 @@ class _Worker:
         except OSError as exc:
             raise _WorkerDied(f"could not send the request ({exc})") from None
         self.runs += 1
-        return self._read(time.monotonic() + timeout)
 
     def _read(self, deadline: float) -> dict[str, Any]:
         head = self._read_exact(4, deadline)
@@ -166,6 +193,13 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def close_session_pipes(self) -> None:
+        for fd in (self.session_w, self.session_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def kill(self) -> None:
         """Kill the worker's whole process group (its PID namespace dies with it)."""
         try:
@@ -175,6 +209,7 @@ class _Worker:
         reap(self.proc, "sandbox worker")
         self.errlog.close()
         _remove_cgroups(self.cgroups)
+        self.close_session_pipes()
 
     def close(self) -> None:
         """Ask the worker to exit (EOF on its pipe), then make sure it did."""
@@ -240,6 +275,8 @@ class LocalBackend:
         allow_unisolated: Run even when a required protection is missing (not recommended).
         disable: Layer names to turn off on purpose (for benchmarks and tests).
         read_paths: Extra paths the code may read (added to the Landlock allow list).
+        hide_paths: Paths the code must not read even under a readable dir (e.g. a dataset in
+            site-packages): covered with an empty mount in the workers' mount namespace.
         launcher: ``"direct"``: the worker makes its own namespaces (root, or unprivileged user
             namespaces); ``"bwrap"``: bubblewrap makes them (for hosts where only bwrap may, e.g.
             setuid bwrap or an AppArmor rule for it); ``"auto"``: direct, then bwrap if that
@@ -256,6 +293,7 @@ class LocalBackend:
         disable: tuple[str, ...] = (),
         read_paths: tuple[str, ...] = (),
         launcher: Launcher = "auto",
+        hide_paths: tuple[str, ...] = (),
     ) -> None:
         """Start one worker now (to learn the layers); the others start on demand."""
         if sys.platform != "linux":
@@ -276,7 +314,7 @@ class LocalBackend:
         self._lock = threading.Lock()
         self._closed = False
         first, self.options, self._layers, self.missing = self._first_worker(
-            {"disable": list(disable), "read_paths": list(read_paths)}, launcher
+            {"disable": list(disable), "read_paths": list(read_paths), "hide_paths": list(hide_paths)}, launcher
         )
         self.launcher = str(self.options["launcher"])
         uid_layer = self._layers.get("unprivileged_uid")
@@ -409,6 +447,21 @@ class LocalBackend:
             return dataclasses.replace(result, stderr=result.stderr + note, memory_exceeded=True, limits=limits)
         return dataclasses.replace(result, limits=limits)
 
+    def open_session(self, request: ExecRequest, *, precompile: bool = False) -> LocalSession:
+        """Start `request` as a long-lived program on a worker, held until the session ends.
+
+        `precompile`: the worker compiles the code once and reuses it for later sessions (for
+        the caller's own fixed program only: it is compiled outside the sandbox's limits).
+        """
+        worker = self._acquire()
+        session = LocalSession(self, worker, request)
+        options = {"max_line_bytes": request.max_output_bytes, "precompile": precompile}
+        try:
+            worker.send({**request.to_wire(), "session": options})
+        except _WorkerDied as exc:
+            session._lost(exc)
+        return session
+
     def close(self) -> None:
         """Stop every worker; their namespaces, tmpfs and processes go with them."""
         with self._lock:
@@ -416,6 +469,120 @@ class LocalBackend:
             workers, self._all = list(self._all), []
         for worker in workers:
             worker.close()
+
+
+class LocalSession:
+    """A program running on one worker, answering one line per `call` (see `Sandbox.session`).
+
+    Calls go straight to the program over the worker's session pipes; the worker only watches
+    (program exit, the session's wall-clock limit) and cleans up when the session ends.
+    """
+
+    def __init__(self, backend: LocalBackend, worker: _Worker, request: ExecRequest) -> None:
+        self._backend: LocalBackend | None = backend
+        self._worker = worker
+        self._cap = request.max_output_bytes
+        self._buf = bytearray()
+        self.result: ExecResult | None = None
+        self.ended: str | None = None
+        """Why the program stopped answering (timeout, exited, reply_too_large, closed), once it has."""
+
+    def call(self, line: str, timeout: float) -> str | None:
+        """Send one line, return the program's reply line, or None once the program has ended."""
+        if self.result is not None:
+            return None
+        w = self._worker
+        out = memoryview((line.rstrip("\n") + "\n").encode("utf-8"))
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            newline = self._buf.find(b"\n")
+            if newline >= 0 and not out:
+                reply = bytes(self._buf[:newline])
+                del self._buf[: newline + 1]
+                return reply.decode("utf-8", "replace")
+            if len(self._buf) > self._cap:
+                self._end("reply_too_large")
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._end("timeout")
+                return None
+            try:
+                readable, writable, _ = select.select([w.session_r, w.rfd], [w.session_w] if out else [], [], left)
+            except (OSError, ValueError) as exc:
+                self._lost(exc)
+                return None
+            if writable:
+                try:
+                    out = out[os.write(w.session_w, out) :]
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    self._lost(exc)
+                    return None
+            if w.session_r in readable:
+                try:
+                    chunk = os.read(w.session_r, 1 << 16)
+                except BlockingIOError:
+                    chunk = b""
+                self._buf += chunk
+            elif w.rfd in readable:  # the worker's report: the program ended by itself
+                self._report(None)
+                return None
+
+    def close(self) -> ExecResult:
+        """End the program (if still running) and return how its run went."""
+        if self.result is None:
+            self._end("closed")
+        assert self.result is not None
+        return self.result
+
+    def _end(self, why: str) -> None:
+        try:
+            self._worker.send({"end": why})
+        except _WorkerDied as exc:
+            self._lost(exc)
+            return None
+        self._report(why)
+        return None
+
+    def _report(self, why: str | None) -> None:
+        try:
+            frame = self._worker._read(time.monotonic() + _REPLY_GRACE_S)
+        except _WorkerDied as exc:
+            self._lost(exc)
+            return None
+        self._finish(_result(frame, "local"), why or str(frame.get("session_end") or "exited"))
+        return None
+
+    def _lost(self, exc: Exception) -> None:
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend._discard(self._worker)
+        self._finish(ExecResult.failure(f"sandbox worker died or hung ({exc}); it was replaced.", backend="local"))
+        return None
+
+    def _finish(self, result: ExecResult, why: str = "sandbox_error") -> None:
+        self.result, self.ended = result, self.ended or why
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            _drain(self._worker.session_r)  # every writer is gone: the worker killed them first
+            backend._idle.put(self._worker)
+
+    def __del__(self) -> None:
+        if self.result is None and self._backend is not None:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - best effort at garbage collection
+                pass
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 1 << 16):
+            pass
+    except (BlockingIOError, OSError):
+        pass
 
 
 def _result(reply: dict[str, Any], backend: str) -> ExecResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-__all__ = ["Backend", "ExecRequest", "ExecResult", "Layer"]
+__all__ = ["Backend", "ExecRequest", "ExecResult", "Layer", "Session"]
 
 
 @dataclass(frozen=True)
@@ -136,4 +136,23 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Stop every process and release every resource."""
+        ...
+
+
+class Session(Protocol):
+    """A sandboxed program that stays up and answers one line per call (see `Sandbox.session`).
+
+    The program reads request lines on stdin and writes one reply line per request on stdout.
+    """
+
+    ended: str | None
+    """Why the program stopped answering (``timeout``, ``exited``, ``reply_too_large``,
+    ``closed``, ``sandbox_error``), or None while it runs."""
+
+    def call(self, line: str, timeout: float) -> str | None:
+        """Send `line`; return the reply line, or None when the program ended instead (see `ended`)."""
+        ...
+
+    def close(self) -> ExecResult:
+        """Stop the program (if it still runs) and return how its run went; safe to call twice."""
         ...

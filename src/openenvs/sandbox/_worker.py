@@ -27,6 +27,7 @@ if not __package__:  # run as the worker script: pure-Python json, one shared li
 import ctypes  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import select  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -63,6 +64,7 @@ if __package__:  # imported as openenvs.sandbox._worker (tests, type checkers)
         mount_run_tmpfs,
         setup_cgroups,
         setup_disk_quota,
+        hide_paths,
         setup_landlock,
         setup_namespaces,
         setup_uid,
@@ -97,6 +99,7 @@ else:  # run as a script by the local backend: the layers module sits next to th
         mount_run_tmpfs,
         setup_cgroups,
         setup_disk_quota,
+        hide_paths,
         setup_landlock,
         setup_namespaces,
         setup_uid,
@@ -136,13 +139,21 @@ def write_frame(fd: int, obj: Any) -> None:
         view = view[os.write(fd, view) :]
 
 
-def child_main(layers: Layers, req: dict[str, Any], work: str, io_dir: str) -> None:
-    """Become the sandboxed process and run the code; never returns."""
+def child_main(
+    layers: Layers, req: dict[str, Any], work: str, io_dir: str, pipes: tuple[int, int] | None = None
+) -> None:
+    """Become the sandboxed process and run the code; never returns.
+
+    With `pipes` (a session), stdin and stdout are those pipe ends instead of files.
+    """
     try:
         os.setsid()
         cgroup_join(layers)  # first, while still privileged: every process the code starts stays in them
-        fd_in = os.open(os.path.join(io_dir, "stdin"), os.O_RDONLY)
-        fd_out = os.open(os.path.join(io_dir, "stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if pipes is None:
+            fd_in = os.open(os.path.join(io_dir, "stdin"), os.O_RDONLY)
+            fd_out = os.open(os.path.join(io_dir, "stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        else:
+            fd_in, fd_out = pipes
         fd_err = os.open(os.path.join(io_dir, "stderr"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         for src, dst in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
             os.dup2(src, dst)
@@ -191,6 +202,8 @@ def child_main(layers: Layers, req: dict[str, Any], work: str, io_dir: str) -> N
 
 
 _CHILD_PATH: list[str] = []
+_PRECOMPILED: dict[str, Any] = {}
+"""Session programs the parent marked as its own (``precompile``): compiled once, before forking."""
 
 
 def prepare_child_interpreter() -> None:
@@ -215,7 +228,7 @@ def _exec_code(req: dict[str, Any], work: str) -> int:
     sys.modules["__main__"] = main
     code = 0
     try:
-        exec(compile(req["code"], "main.py", "exec"), main.__dict__)
+        exec(_PRECOMPILED.get(req["code"]) or compile(req["code"], "main.py", "exec"), main.__dict__)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):
@@ -273,6 +286,92 @@ def _wait_exit(pid: int, timeout: float) -> bool:
         if left <= 0:
             return False
         signal.sigtimedwait([signal.SIGCHLD], left)
+
+
+# -- sessions: one long-lived program talking to the parent over the session pipes ------------
+_SESSION_FDS: list[int] = []
+"""The worker's ends of its two session pipes (requests in, replies out), set up by the parent."""
+
+
+def supervise_session(
+    layers: Layers, req: dict[str, Any], work: str, io_dir: str, channel: tuple[int, int]
+) -> dict[str, Any]:
+    """Run the code as a session: its stdin and stdout are the parent's session pipes.
+
+    The parent talks to the program directly (no relay here) and enforces each call's time
+    limit. This process watches: it ends the session when the parent sends ``{"end": why}``,
+    when the program exits, or at the request's wall-clock limit; then it kills whatever the
+    program left, empties the request pipe, and replies with the report (``session_end`` = why).
+    """
+    rfd, _ = channel
+    if len(_SESSION_FDS) != 2:
+        raise RuntimeError("this worker was started without session pipes")
+    req_r, reply_w = _SESSION_FDS
+    if req["session"].get("precompile") and req["code"] not in _PRECOMPILED:
+        if len(_PRECOMPILED) >= 4:
+            _PRECOMPILED.clear()
+        _PRECOMPILED[req["code"]] = compile(req["code"], "main.py", "exec")
+    cgroup_set_limits(layers, int(req["memory_mb"]) << 20, int(req["max_processes"]))
+    oom_before = cgroup_oom_kills(layers)
+    start = time.perf_counter()
+    deadline = time.monotonic() + float(req["timeout"])
+    child = os.fork()
+    if child == 0:
+        child_main(layers, req, work, io_dir, (req_r, reply_w))
+    try:
+        pidfd = os.pidfd_open(child)
+    except (AttributeError, OSError):
+        pidfd = -1
+    ended = ""
+    try:
+        while not ended:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                ended = "timeout"
+                break
+            watch = [rfd] if pidfd < 0 else [rfd, pidfd]
+            ready = select.select(watch, [], [], left if pidfd >= 0 else min(left, 0.02))[0]
+            if rfd in ready:
+                frame = read_frame(rfd)
+                ended = "closed" if frame is None else str(frame.get("end") or "closed")
+            elif pidfd in ready or (pidfd < 0 and _wait_exit(child, 0.0)):
+                ended = "exited"
+    finally:
+        if not _wait_exit(child, 0.0):
+            os.kill(child, signal.SIGKILL)
+        _, status, usage = os.wait4(child, 0)
+        if pidfd >= 0:
+            os.close(pidfd)
+        try:
+            os.killpg(child, signal.SIGKILL)
+        except OSError:
+            pass
+        _sweep(layers)
+        _drain(req_r)
+    oom_kills = cgroup_oom_kills(layers) - oom_before
+    cgroup_reset(layers)
+    return {
+        "oom_kills": oom_kills,
+        "duration_s": time.perf_counter() - start,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "max_rss_kb": usage.ru_maxrss,
+        "timed_out": ended == "timeout",
+        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "exit_code": os.waitstatus_to_exitcode(status),
+        "session_end": ended,
+    }
+
+
+def _drain(fd: int) -> None:
+    """Read and drop whatever is left in a pipe (no program holds it now, so nothing blocks on it)."""
+    os.set_blocking(fd, False)  # a flag of the shared open file: only while no child has it
+    try:
+        while os.read(fd, 1 << 16):
+            pass
+    except BlockingIOError:
+        pass
+    finally:
+        os.set_blocking(fd, True)
 
 
 def _sweep(layers: Layers) -> None:
@@ -371,8 +470,13 @@ def _mkdtemp(parent: str, prefix: str, mode: int = 0o700) -> str:
             continue
 
 
-def handle(layers: Layers, base: str, req: dict[str, Any], counter: int) -> dict[str, Any]:
-    """Run one request and return the reply frame (file contents travel as latin-1 text)."""
+def handle(
+    layers: Layers, base: str, req: dict[str, Any], counter: int, channel: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """Run one request and return the reply frame (file contents travel as latin-1 text).
+
+    `channel` (the worker's request and reply fds) is needed for a session request.
+    """
     run_dir = _mkdtemp(base, f"run{counter}-")
     work, io_dir = os.path.join(run_dir, "work"), os.path.join(run_dir, "io")
     mounted = False
@@ -395,7 +499,10 @@ def handle(layers: Layers, base: str, req: dict[str, Any], counter: int) -> dict
                     os.chown(os.path.join(root, n), layers.run_uid, layers.run_uid)
             os.chown(work, layers.run_uid, layers.run_uid)
             os.chmod(run_dir, 0o711)
-        report = supervise(layers, req, work, io_dir)
+        if req.get("session") and channel is not None:
+            report = supervise_session(layers, req, work, io_dir, channel)
+        else:
+            report = supervise(layers, req, work, io_dir)
         cap = int(req["max_output_bytes"])
         out, out_cut = _read_capped(os.path.join(io_dir, "stdout"), cap)
         err, err_cut = _read_capped(os.path.join(io_dir, "stderr"), cap)
@@ -431,16 +538,24 @@ def main() -> None:
     if parent and os.getppid() != parent:
         os._exit(0)
     options = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    _SESSION_FDS[:] = [int(fd) for fd in options.get("session_fds", [])]
     rfd, wfd = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
     layers = Layers()
     skip = set(options.get("disable", []))
+    hidden = [str(p) for p in options.get("hide_paths", [])]
     if options.get("launcher") == "bwrap":
         adopt_bwrap_namespaces(layers)
+        if hidden:
+            layers.mark("hidden_paths", True, f"bubblewrap covered with empty mounts: {', '.join(hidden)}")
     else:
         setup_namespaces(layers, skip)
+        try:
+            hide_paths(layers, hidden)
+        except OSError as exc:
+            layers.mark("hidden_paths", False, f"could not cover the paths ({exc}); they stay readable")
         if "pid_namespace" in skip:
             layers.mark("pid_namespace", False, "disabled by the caller")
         else:
@@ -482,7 +597,7 @@ def main() -> None:
                 break
             counter += 1
             try:
-                reply = handle(layers, base, req, counter)
+                reply = handle(layers, base, req, counter, (rfd, wfd))
             except Exception as exc:  # noqa: BLE001 - a bad request must not kill the worker
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
             write_frame(wfd, reply)

@@ -571,3 +571,29 @@ def mount_run_tmpfs(path: str, size_mb: int) -> None:
 def unmount_run_tmpfs(path: str) -> None:
     """Detach the run's tmpfs (its files go with it)."""
     _check(_libc.umount2(path.encode(), MNT_DETACH), f"umount {path}")
+
+
+def hide_paths(layers: Layers, paths: list[str]) -> None:
+    """Cover each path with something empty: a read-only tmpfs over a dir, /dev/null over a file.
+
+    For data the code must not read although it sits under a readable dir (a dataset inside
+    site-packages, say). Needs the mount namespace; with bubblewrap the launcher does it.
+    """
+    if not paths:
+        return
+    if not layers.status.get("mount_namespace", {}).get("active"):
+        layers.mark("hidden_paths", False, "needs the mount namespace; the paths stay readable")
+        return
+    done = []
+    for path in paths:
+        if os.path.islink(path) or not os.path.exists(path):
+            continue
+        if os.path.isdir(path):
+            _check(
+                _libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, b"size=4k,mode=555"),
+                f"tmpfs over {path}",
+            )
+        else:
+            _check(_libc.mount(b"/dev/null", path.encode(), None, MS_BIND, None), f"/dev/null over {path}")
+        done.append(path)
+    layers.mark("hidden_paths", True, f"covered with empty mounts: {', '.join(done) or '(none present)'}")

@@ -2,8 +2,8 @@
 
 - `extract_code`: the last fenced code block (preferring Python-tagged ones), or the answer
   itself when it is bare code.
-- `run_unit_tests`: run a solution against assert-style tests in one sandboxed process, each
-  test with its own time limit, and report which passed.
+- `run_unit_tests`: grade a solution on assert-style tests with the trusted grader (tests
+  here, the solution alone in one sandboxed process), each test with its own time limit.
 - `run_io_cases`: run a stdin/stdout program on each case (in parallel) and compare outputs.
 
 Model output never runs in this process: only inside `openenvs.sandbox`.
@@ -11,9 +11,7 @@ Model output never runs in this process: only inside `openenvs.sandbox`.
 
 from __future__ import annotations
 
-import json
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -117,43 +115,6 @@ class TestReport:
         return "\n".join(lines)
 
 
-_HARNESS = r"""
-import json, signal, sys, traceback
-_nonce = open("nonce.txt").read().strip()
-_emit = sys.stdout.write
-_flush = sys.stdout.flush
-_tests = json.load(open("tests.json"))
-_limit = float(_tests["per_test_timeout"])
-def _alarm(signum, frame):
-    raise TimeoutError(f"test took longer than {_limit:g}s")
-signal.signal(signal.SIGALRM, _alarm)
-def _short(exc):
-    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    return last[:500]
-_ns = {"__name__": "solution"}
-try:
-    signal.setitimer(signal.ITIMER_REAL, _limit)
-    exec(compile(open("solution.py").read(), "solution.py", "exec"), _ns)
-    signal.setitimer(signal.ITIMER_REAL, 0)
-except BaseException as exc:
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    _emit("\n" + _nonce + " " + json.dumps({"setup": _short(exc)}) + "\n")
-    _flush()
-    raise SystemExit(1)
-for _i, _test in enumerate(_tests["tests"]):
-    _err = None
-    try:
-        signal.setitimer(signal.ITIMER_REAL, _limit)
-        exec(compile(_test, f"test_{_i + 1}", "exec"), dict(_ns))
-    except BaseException as exc:
-        _err = _short(exc) or type(exc).__name__
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    _emit("\n" + _nonce + " " + json.dumps({"i": _i, "error": _err}) + "\n")
-    _flush()
-"""
-
-
 def _default_box(sandbox: Sandbox | None) -> Sandbox:
     if sandbox is not None:
         return sandbox
@@ -170,62 +131,45 @@ def run_unit_tests(
     per_test_timeout: float = 3.0,
     timeout: float | None = None,
     memory_mb: int = 512,
+    prelude: str | None = None,
+    entry_point: str | None = None,
 ) -> TestReport:
-    r"""Run `solution` then each test (Python source, usually ``assert`` lines) in one sandboxed process.
+    r"""Grade `solution` on `tests` (Python source, usually ``assert`` lines) with the trusted grader.
 
-    Tests run in order, each in a copy of the solution's namespace with its own time limit;
-    an exception or failed assertion fails that test only. Results come back on lines tagged
-    with a random nonce, so plain prints from the solution cannot pass as results.
+    The solution runs alone in one sandboxed process; the tests run on the trusted side, where
+    the functions (and classes) the tests call are stubs that cross to the sandbox and return
+    plain data. Each test has its own time limit; an exception, a failed assertion, a crash, a
+    timeout or a result that is not plain data fails that test only. Nothing the solution prints,
+    writes or patches reaches a verdict (see `openenvs.verify._grader`).
 
     Args:
         solution: The program (e.g. from `extract_code`).
-        tests: Test snippets; each passes when it runs without raising.
+        tests: Test snippets (trusted dataset code); each passes when it runs without raising.
         sandbox: Sandbox to use; default: the shared `openenvs.sandbox.default_sandbox()`.
         per_test_timeout: Seconds for loading the solution and for each test.
         timeout: Wall-clock limit of the whole run; default: enough for every test.
         memory_mb: Address-space limit in MiB.
+        prelude: Trusted problem code run before the tests (helpers, a ``check`` function);
+            the tests use these definitions, never the solution's.
+        entry_point: The function or class under test; it always stands for the solution's.
 
     Example:
         >>> report = run_unit_tests("def add(a, b):\n    return a + b", ["assert add(1, 2) == 3", "assert add(2, 2) == 5"])  # doctest: +SKIP
         >>> report.passed, report.total  # doctest: +SKIP
         (1, 2)
     """
-    nonce = secrets.token_hex(16)
-    total_timeout = timeout if timeout is not None else per_test_timeout * (len(tests) + 1) + 1.0
-    files = {
-        "solution.py": solution,
-        "tests.json": json.dumps({"tests": list(tests), "per_test_timeout": per_test_timeout}),
-        "nonce.txt": nonce,
-    }
-    result = _default_box(sandbox).run(_HARNESS, files=files, timeout=total_timeout, memory_mb=memory_mb)
-    return _parse_report(result, nonce, len(tests))
+    from ._grader import grade_unit_tests
 
-
-def _parse_report(result: ExecResult, nonce: str, n: int) -> TestReport:
-    errors: dict[int, str | None] = {}
-    setup_error = None
-    for line in result.stdout.splitlines():
-        if not line.startswith(nonce + " "):
-            continue
-        try:
-            record = json.loads(line[len(nonce) + 1 :])
-        except json.JSONDecodeError:
-            continue
-        if "setup" in record:
-            setup_error = str(record["setup"])
-        elif isinstance(record.get("i"), int) and record["i"] not in errors and 0 <= record["i"] < n:
-            errors[record["i"]] = record.get("error")
-    if setup_error is None and result.error:
-        setup_error = f"sandbox error: {result.error}"
-    missing = _run_failure(result)
-    cases = []
-    for i in range(n):
-        if i in errors:
-            err = errors[i]
-            cases.append(CaseResult(err is None, err))
-        else:
-            cases.append(CaseResult(False, setup_error or missing))
-    return TestReport(cases=cases, setup_error=setup_error)
+    return grade_unit_tests(
+        solution,
+        tests,
+        sandbox=_default_box(sandbox),
+        prelude=prelude,
+        entry_point=entry_point,
+        per_test_timeout=per_test_timeout,
+        timeout=timeout,
+        memory_mb=memory_mb,
+    )
 
 
 def _run_failure(result: ExecResult) -> str:
