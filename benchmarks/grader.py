@@ -22,7 +22,6 @@ import statistics
 import time
 
 from openenvs.envs.code._data import load_humaneval
-
 from openenvs.sandbox import Sandbox
 from openenvs.verify import run_unit_tests
 

@@ -19,15 +19,13 @@ import textwrap
 import pytest
 
 import openenvs
+from _require import require
 from openenvs.verify import run_unit_tests
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _isolated_sandbox_available() -> None:
-    from openenvs.sandbox import capabilities
-
-    if capabilities().auto_backend is None:
-        pytest.skip("no isolated sandbox backend here (see `openenvs doctor`); code envs refuse to run code")
+    require("sandbox")  # code envs refuse to run code without an isolated backend
 
 
 def _code(src: str) -> str:
