@@ -32,7 +32,12 @@ def specs() -> list[EnvSpec]:
                 tags=["reasoning-gym", category],
                 reward_range=(0.0, 1.0),
                 sources=[
-                    Source(kind="upstream", title="reasoning-gym", url="https://github.com/open-thought/reasoning-gym")
+                    Source(
+                        kind="upstream",
+                        title="reasoning-gym",
+                        url="https://github.com/open-thought/reasoning-gym",
+                        license="Apache-2.0",
+                    )
                 ],
                 verifier=VerifierInfo(name=f"reasoning_gym:{name}.score_answer", version=version),
                 extras=["math"],

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "openenvs.cli._tools",  # mcp
     "openenvs.cli._bench",  # bench
     "openenvs.cli._serve",  # serve
+    "openenvs.cli._repro",  # reproduce, licenses, export
 ]
 
 app = typer.Typer(

@@ -243,6 +243,9 @@ class Runner:
                     finished.append(trajectory)
                     if store is not None:
                         store.add(trajectory)
+                        env = envs.get(episode.env_id + to_json(episode.env_kwargs))
+                        if env is not None and env.spec is not None:
+                            store.add_manifest(env.spec)
                 else:
                     assert error is not None
                     errors.append(error)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._errors import ConfigError
+from .._spec import EnvSpec
 from ._record import Trajectory, arrow_schema
 
 __all__ = ["TrajectoryStore", "iter_trajectories", "load_trajectories"]
@@ -61,6 +62,7 @@ class TrajectoryStore:
         self._jsonl: IO[str] | None = None
         self._errors: IO[str] | None = None
         self._buffer: list[dict[str, Any]] = []
+        self._manifests: set[str] = set()
         if parquet:
             try:
                 import pyarrow  # noqa: F401
@@ -126,6 +128,16 @@ class TrajectoryStore:
             with self.jsonl_path.open(encoding="utf-8") as fh:
                 self._buffer = [row for line in fh if (row := json.loads(line))["id"] in missing]
             self._flush_parquet()
+
+    def add_manifest(self, spec: EnvSpec) -> None:
+        """Record the manifest an episode's env was made from (``manifests.json``, once per fingerprint)."""
+        fingerprint = spec.fingerprint
+        if fingerprint in self._manifests:
+            return
+        from ..repro._records import record_manifest
+
+        record_manifest(self.out_dir, spec)
+        self._manifests.add(fingerprint)
 
     def add(self, trajectory: Trajectory) -> None:
         """Append one finished episode (flushed to JSONL at once, to Parquet by shard)."""

@@ -1,0 +1,5 @@
+"""`python -m openenvs.cli ...` runs the `openenvs` command."""
+
+from . import main
+
+main()
