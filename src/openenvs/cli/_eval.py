@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -178,7 +179,7 @@ def eval_cmd(
     ray_workers: int = typer.Option(0, "--ray-workers", help="Env worker actors with --ray (0: one per cluster CPU)."),
 ) -> None:
     """Run environments against a model and write trajectories, a summary and a report (PNG + HTML)."""
-    from ..rollout import Runner, SamplingParams, write_report
+    from ..rollout import Runner, SamplingParams
 
     if model and base_url is None and not Path(model).exists() and "/" not in model:
         raise ValueError(
@@ -216,12 +217,32 @@ def eval_cmd(
         envs=pool,
     )
     t0 = time.perf_counter()
+    started = datetime.now().astimezone().isoformat(timespec="seconds")
+    from ..repro._card import write_card
+
+    status = "interrupted"
     try:
-        result = runner.run(episodes)
-    finally:
-        if pool is not None:
-            _write_ray_stats(pool, out_dir)
-    wall = time.perf_counter() - t0
+        try:
+            result = runner.run(episodes)
+        finally:
+            if pool is not None:
+                _write_ray_stats(pool, out_dir)
+        wall = time.perf_counter() - t0
+        _finish(result, out_dir, wall, env_ids)
+        status = "finished" if not result.errors else f"finished; {len(result.errors)} episodes failed"
+    except Exception as exc:
+        status = f"failed: {type(exc).__name__}: {exc}"
+        raise
+    finally:  # a card for failed and interrupted runs too, saying how far they got
+        write_card(out_dir, kind="eval", command=["openenvs", *sys.argv[1:]], status=status,
+                   wall_s=time.perf_counter() - t0, started_at=started)
+    if result.errors and not result.trajectories:
+        raise typer.Exit(1)
+
+
+def _finish(result: Any, out_dir: Path, wall: float, env_ids: list[str]) -> None:
+    from ..rollout import summarize, write_report
+
     console = _console()
     if result.skipped:
         console.print(f"resumed: {result.skipped} episodes were already finished in {out_dir}")
@@ -230,11 +251,7 @@ def eval_cmd(
             f"[yellow]{len(result.errors)} episodes failed[/] (see {out_dir / 'errors.jsonl'}); rerun to retry them"
         )
     write_report(result.trajectories, out_dir, wall_s=wall, title=f"openenvs eval: {', '.join(env_ids)}")
-    from ..rollout import summarize
-
     _print_summary(summarize(result.trajectories), wall, out_dir)
-    if result.errors and not result.trajectories:
-        raise typer.Exit(1)
 
 
 def serve_model_cmd(

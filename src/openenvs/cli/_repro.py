@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-__all__ = ["export_cmd", "licenses_cmd", "register", "reproduce_cmd"]
+__all__ = ["card_cmd", "export_cmd", "licenses_cmd", "register", "reproduce_cmd"]
 
 
 def _console() -> Any:
@@ -83,8 +83,20 @@ def export_cmd(
     typer.echo(f"wrote {rows} {format} rows to {file}")
 
 
+def card_cmd(
+    run_dir: Path = typer.Argument(..., help="An eval or train run folder."),
+) -> None:
+    """Rebuild a run folder's card.md and card.json from its files (what ran, what came out, data licenses)."""
+    from ..repro._card import write_card
+
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir} is not a folder; pass the run folder of `openenvs eval` or `train`.")
+    typer.echo(f"wrote {write_card(run_dir)}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the provenance commands to `app`."""
     app.command("reproduce")(reproduce_cmd)
     app.command("licenses")(licenses_cmd)
     app.command("export")(export_cmd)
+    app.command("card")(card_cmd)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from ._card import read_card, write_card
 from ._export import ExportFormat, export_trajectories
 from ._hashes import compute_episode_hashes, diff_episode_hashes, episode_hash
 from ._licenses import LICENSE_FLAGS, LicenseEntry, LicenseReport, license_flags, license_problems, license_report
@@ -30,7 +31,9 @@ __all__ = [
     "license_flags",
     "license_problems",
     "license_report",
+    "read_card",
     "record_manifest",
     "replay_episode",
     "reproduce",
+    "write_card",
 ]
