@@ -12,12 +12,14 @@ from __future__ import annotations
 from ._app import ServerSettings, create_app
 from ._client import RemoteEnv, aconnect, connect
 from ._errors import CallTimeout, ConnectionLost, ServerBusy, ServerError, SessionClosed, WorkerLost
+from ._openenv_client import OpenEnvServerEnv
 from ._remote import use_remote
 from ._serve import serve
 
 __all__ = [
     "CallTimeout",
     "ConnectionLost",
+    "OpenEnvServerEnv",
     "RemoteEnv",
     "ServerBusy",
     "ServerError",

@@ -318,12 +318,18 @@ def connect(url: str, env_id: str, *, token: str | None = None, open_timeout: fl
     The kwargs go to the env on the server and are validated there, as `openenvs.make` does: a bad
     id or kwarg raises here (`EnvNotFound`, `ConfigError`). `token` is the server's bearer token
     (``--token-file``). An OpenEnv server (one that has no ``/envs``) is driven through
-    `openenvs.server.OpenEnvEnv` instead; see docs/server.md for the action mapping.
+    `openenvs.server.OpenEnvServerEnv` instead; see docs/server.md for the action mapping.
 
     Example:
         >>> env = openenvs.connect("http://127.0.0.1:8000", "math/arithmetic-v1")  # doctest: +SKIP
         >>> obs, info = env.reset(seed=0)  # doctest: +SKIP
     """
+    from ._openenv_client import OpenEnvServerEnv, is_openenv_server
+
+    if is_openenv_server(url, token):
+        if kwargs:
+            raise TypeError(f"an OpenEnv server takes no env kwargs; got {sorted(kwargs)}")
+        return OpenEnvServerEnv(url, env_id, token=token, open_timeout=open_timeout)
     env = _bind(url, env_id, token, open_timeout)(**kwargs)
     env.open()
     return _retype(env, token)
