@@ -1,3 +1,5 @@
+"""openenvs.gymnasium: every openenvs id as a Gymnasium env (`gymnasium.make("openenvs/<id>")`); the bridge the other way is tests/bridges/test_gymnasium.py."""
+
 from __future__ import annotations
 
 import gymnasium
