@@ -4,7 +4,8 @@ For each library the same seeded episodes and the same moves are played natively
 bridge, timing only the steps (resets excluded):
 
 - TextArena ``2048-v0``: native ``env.step(move)`` + ``env.get_observation()`` on ``textarena.make``'s
-  env (default wrappers) vs ``openenvs.make("textarena/2048-v0").step(move)``.
+  env (default wrappers), and on the unwrapped ``2048-v0-raw`` (a stricter baseline: no history
+  string), vs ``openenvs.make("textarena/2048-v0").step(move)``.
 - Gymnasium ``Taxi-v4``: native ``env.step(int)`` vs the bridge's ``step("[north]")`` (parse the
   text, step, render the observation as text, build the messages).
 - OpenEnv echo (in .venv-openenv, when built): ``EchoEnvironment.step(EchoAction)`` vs the bridge's
@@ -58,10 +59,10 @@ def textarena() -> None:
     moves = ["[up]", "[left]", "[down]", "[right]"]
     seeds = range(3)
 
-    def native() -> tuple[float, int]:
+    def native(game: str = "2048-v0") -> tuple[float, int]:
         total, steps = 0.0, 0
         for seed in seeds:
-            env = ta.make("2048-v0")
+            env = ta.make(game)
             env.reset(num_players=1, seed=seed)
             env.get_observation()
             done, i = False, 0
@@ -90,6 +91,8 @@ def textarena() -> None:
         return total, steps
 
     _report("textarena 2048-v0", *_best(native, bridged))
+    # the same game without TextArena's wrappers (raw tuples, no history string): a stricter baseline
+    _report("textarena 2048-v0 vs -raw", *_best(lambda: native("2048-v0-raw"), bridged))
 
 
 def gymnasium_taxi() -> None:

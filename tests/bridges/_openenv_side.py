@@ -11,66 +11,44 @@ import sys
 
 import openenvs
 
-out: dict = {}
-ids = [s.id for s in openenvs.list_envs(namespace="openenv")]
-out["listed"] = ids
-out["openenv_imported_by_listing"] = "openenv" in sys.modules
 
-from openenv.core.env_server.interfaces import Environment  # noqa: E402
-from openenv.core.env_server.types import Action, Observation  # noqa: E402
+def main() -> None:
+    out: dict = {}
+    ids = [s.id for s in openenvs.list_envs(namespace="openenv")]
+    out["listed"] = ids
+    out["openenv_imported_by_listing"] = "openenv" in sys.modules
 
-from openenvs.bridges.openenv import OpenEnvEnv, echo_environment  # noqa: E402
-from openenvs.testing import check_env  # noqa: E402
+    from openenvs.bridges.openenv import OpenEnvEnv, echo_environment
+    from openenvs.testing import check_env
 
-# parity: a seeded message sequence through the bridge and through the echo Environment itself
-rng = random.Random(0)
-texts = ["".join(rng.choice("abc xyz") for _ in range(rng.randrange(0, 14))) for _ in range(4)]
-native = echo_environment()
-first = native.reset(seed=0)
-bridge = openenvs.make("openenv/echo-v0")
-obs, _ = bridge.reset(seed=0)
-rows = []
-for text in texts:
-    n = native.step(sys.modules["openenvs_openenv_echo.models"].EchoAction(message=text))
-    b = bridge.step(text)
-    rows.append([n.reward, n.done, n.echoed_message, n.message_length, b.reward, b.terminated,
-                 json.loads(b.observation.messages[0].content)])
-out["parity"] = rows
-out["first"] = [first.echoed_message, json.loads(obs.messages[0].content)]
+    # parity: a seeded message sequence through the bridge and through the echo Environment itself
+    rng = random.Random(0)
+    texts = ["".join(rng.choice("abc xyz") for _ in range(rng.randrange(0, 14))) for _ in range(4)]
+    native = echo_environment()
+    first = native.reset(seed=0)
+    bridge = openenvs.make("openenv/echo-v0")
+    obs, _ = bridge.reset(seed=0)
+    rows = []
+    for text in texts:
+        n = native.step(sys.modules["openenvs_openenv_echo.models"].EchoAction(message=text))
+        b = bridge.step(text)
+        rows.append([n.reward, n.done, n.echoed_message, n.message_length, b.reward, b.terminated,
+                     json.loads(b.observation.messages[0].content)])
+    out["parity"] = rows
+    out["first"] = [first.echoed_message, json.loads(obs.messages[0].content)]
 
-check_env("openenv/echo-v0", cross_process=False)  # the cross-process replay runs in test_openenv.py via the server
-out["check_env"] = "ok"
-
-
-class CountAction(Action):
-    amount: int
+    check_env("openenv/echo-v0", cross_process=False)  # the cross-process replay runs in test_openenv.py via the server
+    out["check_env"] = "ok"
 
 
-class CountObservation(Observation):
-    total: int = 0
+    env = OpenEnvEnv(environment="_openenv_counter:Counter", max_turns=6)
+    obs, _ = env.reset(seed=1)
+    bad = env.step("five")
+    good = env.step('{"amount": 12}')
+    out["json_action"] = [obs.messages[0].content, bad.observation.messages[0].content[:40], bad.reward,
+                          good.observation.messages[0].content, good.reward, good.terminated]
+    print(json.dumps(out))
 
 
-class Counter(Environment):
-    """A tiny OpenEnv env with a non-text action: add `amount`; done at 10."""
-
-    def reset(self, seed=None, episode_id=None, **kwargs):
-        self.total = random.Random(seed).randrange(5)
-        return CountObservation(total=self.total)
-
-    def step(self, action: CountAction) -> CountObservation:
-        self.total += action.amount
-        return CountObservation(total=self.total, done=self.total >= 10, reward=float(self.total >= 10))
-
-    @property
-    def state(self):
-        return None
-
-
-sys.modules["openenv_side_test"] = sys.modules[__name__]
-env = OpenEnvEnv(environment="openenv_side_test:Counter", max_turns=6)
-obs, _ = env.reset(seed=1)
-bad = env.step("five")
-good = env.step('{"amount": 12}')
-out["json_action"] = [obs.messages[0].content, bad.observation.messages[0].content[:40], bad.reward,
-                      good.observation.messages[0].content, good.reward, good.terminated]
-print(json.dumps(out))
+if __name__ == "__main__":
+    main()

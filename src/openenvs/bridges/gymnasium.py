@@ -42,6 +42,7 @@ from .._registry import load_entry_point
 from .._shapes import EnvConfig, build_config
 from .._spec import EnvSpec, Source, VerifierInfo, package_version
 from .._types import Action, Message, Observation, StepResult
+from ._chat import user_observation
 
 __all__ = [
     "PARSERS",
@@ -331,13 +332,13 @@ class GymTextEnv(Env):
             info = {"correct": False if truncated else None, "source": self._source(self.seed), "invalid_action": str(exc)}
             if truncated:
                 info["truncated_by"] = "invalid_actions"
-            feedback = Message(role="user", content=f"Invalid action: {exc}")
-            return StepResult(Observation(messages=[feedback]), self.config.invalid_action_reward, False, truncated, info)
+            feedback = user_observation(f"Invalid action: {exc}")
+            return StepResult(feedback, self.config.invalid_action_reward, False, truncated, info)
         self._invalid = 0
         observation, reward, terminated, truncated, info = self.gym_env.step(parsed)
         text = self._render(observation, self.gym_env.unwrapped)
         out = {**_plain(info), "correct": None, "source": self._source(self.seed), "action": _plain_value(parsed)}
-        return StepResult(Observation(messages=[Message(role="user", content=text)]), float(reward), bool(terminated), bool(truncated), out)
+        return StepResult(user_observation(text), float(reward), bool(terminated), bool(truncated), out)
 
     def close(self) -> None:
         """Close the Gymnasium env."""

@@ -55,6 +55,7 @@ from .._registry import load_entry_point
 from .._shapes import EnvConfig, build_config
 from .._spec import EnvSpec, Source, VerifierInfo, package_version
 from .._types import Action, Message, Observation, StepResult
+from ._chat import user_observation
 
 __all__ = ["OpenEnvConfig", "OpenEnvEnv", "echo_environment", "specs"]
 
@@ -178,8 +179,11 @@ class OpenEnvEnv(Env):
     def _find_action_cls(self) -> Any:
         if self.config.action is not None:
             return load_entry_point(self.config.action, extras=["openenv"])
-        hints = typing.get_type_hints(type(self._env).step)
-        action_cls = hints.get("action")
+        step = type(self._env).step
+        try:
+            action_cls = typing.get_type_hints(step).get("action")
+        except (NameError, TypeError):  # an annotation that does not resolve at module level
+            action_cls = step.__annotations__.get("action")
         if not isinstance(action_cls, type):
             raise ConfigError(
                 f"Cannot tell the Action model of {type(self._env).__name__}: its step() has no Action annotation. "
@@ -203,14 +207,13 @@ class OpenEnvEnv(Env):
         try:
             openenv_action = self._to_action(text)
         except (ValidationError, ValueError) as exc:
-            feedback = Message(role="user", content=f"Invalid action for {self._action_cls.__name__}: {exc}")
+            feedback = user_observation(f"Invalid action for {self._action_cls.__name__}: {exc}")
             info = {"correct": None, "source": self._source(), "invalid_action": str(exc)}
-            return StepResult(Observation(messages=[feedback]), 0.0, False, False, info)
+            return StepResult(feedback, 0.0, False, False, info)
         observation = self.openenv_env.step(openenv_action)
         reward = float(observation.reward) if observation.reward is not None else 0.0
         info = {"correct": None, "source": self._source(), "metadata": _plain(observation.metadata)}
-        message = Message(role="user", content=_render(observation))
-        return StepResult(Observation(messages=[message]), reward, bool(observation.done), False, info)
+        return StepResult(user_observation(_render(observation)), reward, bool(observation.done), False, info)
 
     def _to_action(self, text: str) -> Any:
         fields = self._action_cls.model_fields

@@ -56,6 +56,7 @@ from .._errors import ConfigError, MissingDependency
 from .._shapes import EnvConfig, build_config
 from .._spec import EnvSpec, Source, VerifierInfo, package_version
 from .._types import Action, Message, Observation, StepResult
+from ._chat import user_observation
 
 if TYPE_CHECKING:
     from ..rollout import Policy
@@ -443,7 +444,8 @@ class TextArenaEnv(Env):
         """Play the model's move, then the opponent's, and return what the model sees next."""
         if self._over:  # the opponent ended the game before the model's first move
             return self._finish([], {})
-        with _episode_rng(self._rng):
+        token = _CURRENT.set(self._rng)  # (a bare token, not _episode_rng: this is the hot path)
+        try:
             done, step_info = self._game.step(action=action_text(action))
             opponent_moves: list[str] = []
             if not done:
@@ -451,11 +453,12 @@ class TextArenaEnv(Env):
             if done:
                 return self._finish(opponent_moves, step_info)
             text = self._pending(self.config.player)
+        finally:
+            _CURRENT.reset(token)
         info = {**_jsonable(step_info), "correct": None, "source": self._source()}
         if opponent_moves:
             info["opponent_moves"] = opponent_moves
-        messages = [Message(role="user", content=text)] if text else []
-        return StepResult(Observation(messages=messages), 0.0, False, False, info)
+        return StepResult(user_observation(text), 0.0, False, False, info)
 
     def _finish(self, opponent_moves: list[str], step_info: dict[str, Any]) -> StepResult:
         with _episode_rng(self._rng):
@@ -474,9 +477,8 @@ class TextArenaEnv(Env):
         }
         if opponent_moves:
             info["opponent_moves"] = opponent_moves
-        messages = [Message(role="user", content=text)] if text else []
         self._over = True
-        return StepResult(Observation(messages=messages), reward, True, False, info)
+        return StepResult(user_observation(text), reward, True, False, info)
 
     def _pending(self, player: int) -> str:
         """Render and clear the messages waiting for `player` (TextArena's get_current_player_observation)."""
