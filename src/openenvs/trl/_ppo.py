@@ -33,6 +33,7 @@ from transformers.trainer_utils import TrainOutput
 
 from .._env import Env
 from .._errors import ConfigError
+from ._importance import truncated_importance_weights
 from ._ppo_config import PPOConfig
 from ._ppo_core import (
     compute_gae,
@@ -142,6 +143,9 @@ class PPOTrainer(Trainer):
             policy's trunk.
         callbacks: Extra `TrainerCallback`s.
         optimizers: ``(optimizer, scheduler)`` to use instead of the defaults.
+        rollouts: A `ServerRollouts`: episodes are played on a vLLM server through openenvs' Runner
+            (weights synced before each step, turns token-exact), and the loss is corrected by
+            truncated importance weights (``PPOConfig.importance_cap``). Needs `env` as an id.
     """
 
     _tag_names = ["trl", "ppo", "openenvs"]
@@ -158,6 +162,7 @@ class PPOTrainer(Trainer):
         value_model: str | nn.Module | None = None,
         callbacks: list[TrainerCallback] | None = None,
         optimizers: tuple[torch.optim.Optimizer | None, torch.optim.lr_scheduler.LambdaLR | None] = (None, None),
+        rollouts: Any = None,
     ) -> None:
         if env is None:
             raise ConfigError(
@@ -197,6 +202,10 @@ class PPOTrainer(Trainer):
         self.envs = [make_env() for _ in range(args.local_batch_size)]
         self._episodes_played = 0
         self._vllm: Any = None
+        self.server_rollouts = rollouts
+        if rollouts is not None and not isinstance(env, str):
+            raise ConfigError("PPO with vLLM rollouts plays envs by id: pass `env` as a registered id.")
+        self._env_id, self._env_kwargs = (env, dict(env_kwargs or {})) if isinstance(env, str) else ("", {})
 
     # ---- generation ----
 
@@ -272,6 +281,8 @@ class PPOTrainer(Trainer):
         Training uses it for its batches; call it on held-out seeds to evaluate the policy.
         """
         self.wrapper.eval()
+        if self.server_rollouts is not None:
+            return self._server_rollout(seeds)
         if self.args.use_vllm and self._vllm is None:
             self._start_vllm()
         return collect_episodes(
@@ -283,6 +294,15 @@ class PPOTrainer(Trainer):
             max_episode_length=self.args.max_episode_length,
             max_turns=self.args.max_turns,
         )
+
+    def _server_rollout(self, seeds: Sequence[int]) -> list[Episode]:
+        """Episodes from the vLLM server (`ServerRollouts`): weights synced first, turns token-exact."""
+        from ..rollout import EpisodeSpec
+        from ._ppo_rollout import episode_from_trajectory
+
+        specs = [EpisodeSpec(env_id=self._env_id, seed=int(s), env_kwargs=self._env_kwargs) for s in seeds]
+        batch = self.server_rollouts.play(specs, self.policy, self.args, self.state.global_step)
+        return [episode_from_trajectory(t, self.args.max_episode_length) for t in batch.trajectories]
 
     # ---- scoring ----
 
@@ -363,6 +383,16 @@ class PPOTrainer(Trainer):
         for key, parts in chunks.items():
             batch[key] = torch.cat(parts)
         mask = batch["mask"]
+        importance: dict[str, float] = {}
+        if all(e.sampler_logprobs is not None for e in episodes):  # vLLM rollouts: correct for the sampler
+            sampler = torch.zeros_like(batch["logprobs"])
+            for row, episode in enumerate(episodes):
+                lps = (episode.sampler_logprobs or [])[start + 1 :]
+                sampler[row, : len(lps)] = torch.tensor(lps[: sampler.shape[1]])
+            weights, is_stats = truncated_importance_weights(batch["logprobs"], sampler, mask, cap=args.importance_cap)
+            batch["is_weights"] = weights
+            importance = {f"is/{k}": v for k, v in (("ratio_mean", is_stats["mean"]), ("ratio_max", is_stats["max"]),
+                                                     ("truncated_share", is_stats["truncated"]))}  # fmt: skip
         kl = kl_penalty(batch["logprobs"], batch["ref_logprobs"], args.kl_estimator) * mask
         non_score = -args.kl_coef * kl
         rewards = batch["scores"] + non_score
@@ -377,6 +407,7 @@ class PPOTrainer(Trainer):
             "objective/non_score_reward": non_score.sum(1).mean().item(),
             "objective/scores": batch["scores"].sum(1).mean().item(),
             "objective/rlhf_reward": (batch["scores"] + non_score).sum(1).mean().item(),
+            **importance,
         }
         return batch, start, stats
 
@@ -414,7 +445,9 @@ class PPOTrainer(Trainer):
         part = {k: v[idx][:, : width if k in _FULL_WIDTH else width - 1 - start] for k, v in batch.items()}
         logits, logprobs, values = self._forward(model, part, start)
         mask = part["mask"]
-        pg_loss, pg_clip = policy_loss(logprobs, part["logprobs"], part["advantages"], mask, args.cliprange)
+        # a positive per-token weight on the advantage scales that token's clipped surrogate by it
+        advantages = part["advantages"] * part["is_weights"] if "is_weights" in part else part["advantages"]
+        pg_loss, pg_clip = policy_loss(logprobs, part["logprobs"], advantages, mask, args.cliprange)
         vf_loss, vf_clip = value_loss(values, part["values"], part["returns"], mask, args.cliprange_value)
         loss = (pg_loss + args.vf_coef * vf_loss) * len(idx) / mini_size
         self.accelerator.backward(loss)
@@ -483,6 +516,11 @@ class PPOTrainer(Trainer):
                         "lr": float(scheduler.get_last_lr()[0]),
                         "episode": self._episodes_played * args.world_size,
                         "time/rollout_s": t1 - t0,
+                        **(
+                            {"time/sync_s": self.server_rollouts.timings[-1]["sync_s"]}
+                            if self.server_rollouts is not None and self.server_rollouts.timings
+                            else {}
+                        ),
                         "time/step_s": time.perf_counter() - t0,
                     }
                 )

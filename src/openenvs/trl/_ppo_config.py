@@ -152,6 +152,13 @@ class PPOConfig(TrainingArguments):
     whiten_advantages: bool = field(default=True, metadata={"help": "Normalise advantages per batch."})
     value_head_init_std: float = field(default=0.0, metadata={"help": "Std of the value head's initial weights."})
 
+    importance_cap: float = field(
+        default=3.0,
+        metadata={
+            "help": "With vLLM rollouts (`openenvs train --rollouts vllm`): truncation C of the per-token importance "
+            "weight min(exp(logp_trainer - logp_vllm), C) that corrects for the sampler."
+        },
+    )
     use_vllm: bool = field(default=False, metadata={"help": "Generate rollouts with vLLM (GPU)."})
     vllm_mode: Literal["colocate", "server"] = field(
         default="colocate", metadata={"help": "'colocate' (in-process) or 'server' (trl vllm-serve)."}

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from .._env import Env
 
-__all__ = ["Episode", "GenerateFn", "collect_episodes"]
+__all__ = ["Episode", "GenerateFn", "collect_episodes", "episode_from_trajectory"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,6 +52,7 @@ class Episode:
         prompt_length: Number of tokens before the first policy turn.
         terminated: The environment ended the episode.
         truncated: The turn or length limit ended it.
+        sampler_logprobs: The sampler's log-prob of each token (vLLM rollouts), for importance correction.
     """
 
     token_ids: list[int]
@@ -64,6 +65,8 @@ class Episode:
     infos: list[dict[str, Any]] = field(default_factory=list)
     terminated: bool = False
     truncated: bool = False
+    sampler_logprobs: list[float] | None = None
+    """With vLLM rollouts: the server's log-prob of each token of `token_ids` (0 where not sampled)."""
 
     @property
     def reward(self) -> float:
@@ -266,3 +269,29 @@ def _record(episode: Episode, result: StepResult) -> None:
     episode.infos.append(dict(info))
     episode.terminated = bool(terminated)
     episode.truncated = bool(truncated)
+
+
+def episode_from_trajectory(trajectory: Any, max_length: int) -> Episode:
+    """A PPO `Episode` from a `Trajectory` played by the Runner against a vLLM server (token-exact turns)."""
+    import json
+
+    from ._rollouts import to_training_sample
+
+    sample = to_training_sample(trajectory, max_length)
+    prompt = sample["prompt_ids"]
+    ends = sample["turn_ends"]
+    kept = [i for i, end in enumerate(ends) if end < len(prompt) + len(sample["completion_ids"])]
+    steps = trajectory.steps
+    return Episode(
+        token_ids=prompt + sample["completion_ids"],
+        action_mask=[0] * len(prompt) + sample["env_mask"],
+        prompt_length=len(prompt),
+        messages=list(trajectory.messages),
+        turn_ends=[ends[i] for i in kept],
+        rewards=[float(steps[i].reward) for i in kept],
+        missing_eos=[steps[i].finish_reason == "length" for i in kept],
+        infos=[json.loads(steps[i].info) for i in kept],
+        terminated=bool(trajectory.terminated),
+        truncated=bool(trajectory.truncated),
+        sampler_logprobs=[0.0] * len(prompt) + sample["logprobs"],
+    )

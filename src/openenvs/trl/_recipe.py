@@ -172,9 +172,12 @@ def build_trainer(recipe: Recipe, callbacks: list[Any] | None = None, *, server:
 
         if len(envs) != 1:
             raise ConfigError("The PPO trainer takes one env; list exactly one under `envs`.")
+        rollouts = None
+        if recipe.rollouts == "vllm":
+            rollouts = _server_rollouts(recipe, {}, tokenizer, trainer_args, server, env_rewards=True)
         return PPOTrainer(
             model=model, args=PPOConfig(**trainer_args), env=envs[0][0], env_kwargs=envs[0][1],
-            processing_class=tokenizer, callbacks=extra,
+            processing_class=tokenizer, callbacks=extra, rollouts=rollouts,
         )
     from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
 
@@ -223,7 +226,20 @@ def _vllm_rollouts(
     """Swap TRL's generation for `ServerRollouts` in `kwargs`; return the trainer class (with IS correction)."""
     from ._importance import importance_grpo_trainer
     from ._rewards import env_reward
-    from ._rollouts import ServerRollouts, peeking_trainer
+    from ._rollouts import peeking_trainer
+
+    multi_turn = "environment_factory" in kwargs or "rollout_func" in kwargs
+    kwargs.pop("environment_factory", None)
+    if multi_turn:
+        kwargs["reward_funcs"] = [env_reward]  # the episode's own return, played by the Runner
+    kwargs["rollout_func"] = _server_rollouts(recipe, index, tokenizer, trainer_args, server, env_rewards=multi_turn)
+    return peeking_trainer(importance_grpo_trainer())
+
+
+def _server_rollouts(
+    recipe: Recipe, index: dict[str, dict[str, Any]], tokenizer: Any, trainer_args: dict[str, Any], server: Any, *, env_rewards: bool
+) -> Any:
+    from ._rollouts import ServerRollouts
     from ._sync import WeightSync
 
     url = recipe.vllm_url or (server.base_url if server is not None else None)
@@ -231,17 +247,13 @@ def _vllm_rollouts(
         raise ConfigError("rollouts: vllm needs a server: pass --vllm-url URL, or let `openenvs train` start one.")
     if trainer_args.get("use_vllm"):
         raise ConfigError("rollouts: vllm replaces TRL's own vLLM modes; drop use_vllm from the recipe (or use --rollouts hf).")
-    multi_turn = "environment_factory" in kwargs or "rollout_func" in kwargs
-    kwargs.pop("environment_factory", None)
-    if multi_turn:
-        kwargs["reward_funcs"] = [env_reward]  # the episode's own return, played by the Runner
     out = Path(trainer_args.get("output_dir", "runs/train"))
+    log = server.log_file if server is not None else None
     sync = WeightSync(
         url, recipe.sync_mode, work_dir=out / "sync", base_model_name=server.model_name if server is not None else None,
-        log_path=server.log_file if server is not None else None,
+        log_path=log,
     )  # fmt: skip
-    kwargs["rollout_func"] = ServerRollouts(
+    return ServerRollouts(
         index, base_url=url, tokenizer=tokenizer, sync=sync, max_turns=recipe.max_turns,
-        out_dir=out / "rollouts", async_rollouts=recipe.async_rollouts, server=server, env_rewards=multi_turn,
+        out_dir=out / "rollouts", async_rollouts=recipe.async_rollouts, server=server, env_rewards=env_rewards,
     )  # fmt: skip
-    return peeking_trainer(importance_grpo_trainer())

@@ -50,7 +50,8 @@ def to_training_sample(trajectory: Any, max_completion_length: int) -> dict[str,
 
     The completion is every token after the first prompt: each turn's sampled ids (mask 1, vLLM's
     logprobs) followed by the env's reply as it appears in the next turn's prompt (mask 0, logprob 0).
-    Cut to `max_completion_length`.
+    Cut to `max_completion_length`. ``turn_ends`` holds the position (in prompt + completion) of
+    each policy turn's last token.
 
     Raises:
         OpenEnvsError: A turn's prompt does not extend the previous turn's tokens (the context
@@ -63,12 +64,14 @@ def to_training_sample(trajectory: Any, max_completion_length: int) -> dict[str,
     completion: list[int] = []
     logprobs: list[float] = []
     mask: list[int] = []
+    turn_ends: list[int] = []
     for i, step in enumerate(steps):
         ids = list(step.completion_token_ids or [])
         lps = list(step.logprobs) if step.logprobs is not None else [float("nan")] * len(ids)
         completion += ids
         logprobs += lps
         mask += [1] * len(ids)
+        turn_ends.append(len(prompt) + len(completion) - 1)
         if i + 1 < len(steps):
             context = prompt + completion
             following = list(steps[i + 1].prompt_token_ids or [])
@@ -82,7 +85,13 @@ def to_training_sample(trajectory: Any, max_completion_length: int) -> dict[str,
             logprobs += [0.0] * len(env_ids)
             mask += [0] * len(env_ids)
     cut = min(len(completion), max_completion_length)
-    return {"prompt_ids": prompt, "completion_ids": completion[:cut], "logprobs": logprobs[:cut], "env_mask": mask[:cut]}
+    return {
+        "prompt_ids": prompt,
+        "completion_ids": completion[:cut],
+        "logprobs": logprobs[:cut],
+        "env_mask": mask[:cut],
+        "turn_ends": [min(end, len(prompt) + cut - 1) for end in turn_ends],
+    }
 
 
 class RolloutBatch:
@@ -160,19 +169,21 @@ class ServerRollouts:
         step = int(trainer.state.global_step)
         key = tuple(prompt_key(p) for p in prompts)
         sync_s = 0.0
+        model = trainer.accelerator.unwrap_model(trainer.model)
         if self._pending is not None and self._pending[0] == key:
             batch = self._result(self._pending[1])
         else:
             if self._pending is not None:  # the dataloader did not yield what it announced: drop it
                 self._result(self._pending[1])
-            sync_s += self._sync(trainer, step)
-            batch = self._generate(prompts, trainer, step)
+            sync_s += self.push(model, step)
+            batch = self._generate(self.episodes(prompts), self.sampling(trainer.args, step, trainer.max_completion_length))
         self._pending = None
         if self.async_rollouts and self.next_prompts is not None:
-            sync_s += self._sync(trainer, step)
+            sync_s += self.push(model, step)
             upcoming = list(self.next_prompts)
             self.next_prompts = None
-            future = self._pool.submit(self._generate, upcoming, trainer, step + 1)
+            sampling = self.sampling(trainer.args, step + 1, trainer.max_completion_length)
+            future = self._pool.submit(self._generate, self.episodes(upcoming), sampling)
             self._pending = (tuple(prompt_key(p) for p in upcoming), future)
         samples = [to_training_sample(t, trainer.max_completion_length) for t in batch.trajectories]
         self._write(batch, step + 1)
@@ -197,12 +208,12 @@ class ServerRollouts:
         return out
 
     # -- pieces ------------------------------------------------------------------------------------
-    def _sync(self, trainer: Any, step: int) -> float:
+    def push(self, model: Any, step: int) -> float:
+        """Sync `model` to the server as version `step` unless it is there already; returns the seconds taken."""
         if self.sync is None or self.sync.version == step:
             return 0.0
         if self.server is not None:
             self.server.check_alive()
-        model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
         seconds = float(self.sync.push(model, step))
         self.policy.model = self.sync.model_name
         return seconds
@@ -234,19 +245,23 @@ class ServerRollouts:
             out.append(EpisodeSpec(env_id=row["env_id"], seed=int(row["env_seed"]), sample=sample, env_kwargs=kwargs))
         return out
 
-    def _generate(self, prompts: Sequence[Any], trainer: Any, step: int) -> RolloutBatch:
-        from ..rollout import Runner, SamplingParams
+    def sampling(self, args: Any, step: int, max_tokens: int) -> Any:
+        """Sampling parameters of a step: the trainer's temperature and top-p, a seed from (trainer seed, step)."""
+        from ..rollout import SamplingParams
 
-        version = self.sync.version if self.sync is not None else 0
-        args = trainer.args
         seed = int(hashlib.sha256(f"{args.seed}:{step}".encode()).hexdigest()[:8], 16) >> 1
-        sampling = SamplingParams(
+        return SamplingParams(
             temperature=float(args.temperature),
             top_p=float(args.top_p),
-            max_tokens=int(self.turn_tokens or trainer.max_completion_length),
+            max_tokens=int(self.turn_tokens or max_tokens),
             seed=seed,
         )
-        episodes = self.episodes(prompts)
+
+    def _generate(self, episodes: Sequence[Any], sampling: Any) -> RolloutBatch:
+        """Play `episodes` (``EpisodeSpec``) with the Runner; the trajectories in the same order."""
+        from ..rollout import Runner
+
+        version = self.sync.version if self.sync is not None and self.sync.version is not None else 0
         runner = Runner(
             self.policy, sampling=sampling, concurrency=self.concurrency, retries=0,
             max_turns=self.max_turns or 32, out_dir=None, progress=False,
@@ -259,11 +274,19 @@ class ServerRollouts:
                 self.server.check_alive()  # a dead server: the error names its log
             first = result.errors[0]
             raise OpenEnvsError(
-                f"{len(result.errors)} of {len(episodes)} training episodes failed at step {step + 1}; the first: "
+                f"{len(result.errors)} of {len(episodes)} training episodes failed; the first: "
                 f"{first.get('message')} (env {first.get('env_id')}, seed {first.get('seed')})."
             )
         by_id = {t.id: t for t in result.trajectories}
         return RolloutBatch([by_id[e.id] for e in episodes], version, generate_s)
+
+    def play(self, episodes: Sequence[Any], model: Any, args: Any, step: int) -> RolloutBatch:
+        """Sync `model` (version `step`) and play `episodes`; written to the trajectories (PPO's rollouts)."""
+        sync_s = self.push(model, step)
+        batch = self._generate(episodes, self.sampling(args, step, int(args.max_completion_length)))
+        self._write(batch, step + 1)
+        self.timings.append({"rollout_s": batch.generate_s, "sync_s": sync_s, "staleness": 0.0})
+        return batch
 
     def _write(self, batch: RolloutBatch, step: int) -> None:
         if self.out_dir is None:
