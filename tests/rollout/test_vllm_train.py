@@ -195,25 +195,33 @@ def test_failed_sync_stops_with_a_clear_error(vllm_server, tokenizer, lora_model
         WeightSync(vllm_server.base_url, "lora", work_dir=tmp_path / "b").push(torch.nn.Linear(2, 2), version=1)
 
 
+def _recipe(tmp_path, **trainer):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        json.dumps({
+            "algorithm": "grpo", "model": "smollm2", "envs": [{"id": "math/arithmetic-v1", "kwargs": {"difficulty": 1}}],
+            "n": 16, "seed": 0, "threads": 1, "lora": {"r": 8, "lora_alpha": 16, "target_modules": "all-linear"},
+            "trainer": {"max_steps": 2, "per_device_train_batch_size": 4, "num_generations": 2,
+                        "max_completion_length": 12, "learning_rate": 1e-3, "lr_scheduler_type": "constant",
+                        "beta": 0.0, "temperature": 0.9, "logging_steps": 1, "save_strategy": "no", **trainer},
+        })
+    )  # fmt: skip
+    return str(recipe)
+
+
+def _rows(out):
+    return [json.loads(line) for line in (out / "rollouts" / "trajectories.jsonl").read_text().splitlines()]
+
+
 def test_training_trajectories_record_step_and_policy_version(vllm_server, tmp_path, capsys):
     """`openenvs train --rollouts vllm --vllm-url`: GRPO + LoRA sync on the shared server, 2 steps."""
     from openenvs.cli._main import main
 
     out = tmp_path / "run"
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text(
-        json.dumps({
-            "algorithm": "grpo", "model": "smollm2", "envs": [{"id": "math/arithmetic-v1", "kwargs": {"difficulty": 1}}],
-            "n": 8, "seed": 0, "threads": 1, "lora": {"r": 8, "lora_alpha": 16, "target_modules": "all-linear"},
-            "trainer": {"max_steps": 2, "per_device_train_batch_size": 4, "num_generations": 2,
-                        "max_completion_length": 12, "learning_rate": 1e-3, "beta": 0.0, "temperature": 0.9,
-                        "logging_steps": 1, "save_strategy": "no"},
-        })
-    )  # fmt: skip
-    main(["train", str(recipe), "--rollouts", "vllm", "--vllm-url", vllm_server.base_url, "-o", str(out)])
+    main(["train", _recipe(tmp_path), "--rollouts", "vllm", "--vllm-url", vllm_server.base_url, "-o", str(out)])
     text = capsys.readouterr().out
     assert "rollouts: vllm, sync: lora" in text and "Done: 2 steps" in text
-    rows = [json.loads(line) for line in (out / "rollouts" / "trajectories.jsonl").read_text().splitlines()]
+    rows = _rows(out)
     assert [(r["step"], r["policy_version"]) for r in rows] == [(1, 0)] * 4 + [(2, 1)] * 4
     assert all(r["steps"][0]["completion_token_ids"] and r["env_id"] == "math/arithmetic-v1" for r in rows)
     assert sorted(r["sample"] for r in rows[:4]) == [0, 0, 1, 1]  # two prompts, two generations each
@@ -222,3 +230,37 @@ def test_training_trajectories_record_step_and_policy_version(vllm_server, tmp_p
     for h in logged:
         assert 0.0 < h["is/ratio_mean"] <= h["is/ratio_max"] and 0.0 <= h["is/truncated_share"] <= 1.0
         assert h["timing/rollout_s"] > 0 and h["timing/sync_s"] > 0 and h["timing/staleness"] == 0
+
+
+def test_async_rollouts_are_one_step_stale(vllm_server, tmp_path):
+    """--async-rollouts 1: step k's batch was sampled while step k-1 trained, by policy version k-2."""
+    from openenvs.cli._main import main
+
+    out = tmp_path / "run"
+    main(["train", _recipe(tmp_path, max_steps=3), "--rollouts", "vllm", "--vllm-url", vllm_server.base_url,
+          "--async-rollouts", "1", "-o", str(out)])  # fmt: skip
+    versions = {(r["step"], r["policy_version"]) for r in _rows(out)}
+    assert versions == {(1, 0), (2, 0), (3, 1)}
+    logged = [h for h in json.loads((out / "report.json").read_text())["log_history"] if "timing/staleness" in h]
+    assert [h["timing/staleness"] for h in logged] == [0, 1, 1]
+
+
+def test_resume_sees_the_same_prompts_and_seeds(vllm_server, tmp_path):
+    """Stop after step 2 of 4, resume: steps 3-4 draw the prompts, samples and seeds of an uninterrupted run."""
+    from openenvs.cli._main import main
+
+    def key(rows, step):
+        return sorted((r["seed"], r["sample"], r["sampling"]["seed"], r["policy_version"]) for r in rows if r["step"] == step)
+
+    full, split = tmp_path / "full", tmp_path / "split"
+    recipe = _recipe(tmp_path, save_strategy="steps", save_steps=2)
+    url = ["--rollouts", "vllm", "--vllm-url", vllm_server.base_url]
+    main(["train", recipe, *url, "--max-steps", "4", "-o", str(full)])
+    main(["train", recipe, *url, "--max-steps", "2", "-o", str(split)])
+    assert (split / "checkpoint-2").is_dir() and {r["step"] for r in _rows(split)} == {1, 2}
+    main(["train", recipe, *url, "--max-steps", "4", "--resume", str(split)])
+    a, b = _rows(full), _rows(split)
+    assert {r["step"] for r in b} == {1, 2, 3, 4}
+    for step in (1, 2, 3, 4):
+        assert key(a, step) == key(b, step)
+    assert key(b, 3)[0][3] == 2 and key(b, 4)[0][3] == 3  # policy versions continue
