@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "openenvs.cli._bench",  # bench
     "openenvs.cli._serve",  # serve
     "openenvs.cli._repro",  # reproduce, licenses, export
+    "openenvs.cli._build",  # build
 ]
 
 app = typer.Typer(
