@@ -86,12 +86,12 @@ class _EnvWorker:
         self, handle: int, seed: int | None, options: dict[str, Any] | None
     ) -> tuple[Observation, dict[str, Any]]:
         """`env.reset` of the env behind `handle`."""
-        self._calls += 1
+        self._count()
         return self._env(handle).reset(seed=seed, options=options)
 
     def step(self, handle: int, action: Action) -> tuple[Any, ...]:
         """`env.step` of the env behind `handle` (as a plain tuple)."""
-        self._calls += 1
+        self._count()
         return tuple(self._env(handle).step(action))
 
     def close(self, handle: int) -> None:
@@ -108,6 +108,10 @@ class _EnvWorker:
     def stats(self) -> dict[str, Any]:
         """Open envs and calls served so far."""
         return {"index": self._index, "open_envs": len(self._envs), "calls": self._calls}
+
+    def _count(self) -> None:
+        with self._lock:
+            self._calls += 1
 
     def _env(self, handle: int) -> Env:
         env = self._envs.get(handle)
@@ -252,6 +256,8 @@ class RayEnvPool:
         counts: list[dict[str, Any]] = []
         for worker in workers:
             try:
+                if not worker.where:  # a replacement that has not served yet
+                    worker.where = ray.get(worker.actor.where.remote(), timeout=30)
                 counts.append(ray.get(worker.actor.stats.remote(), timeout=30))
             except ray.exceptions.RayError:
                 counts.append({"index": worker.index, "open_envs": None, "calls": None})
