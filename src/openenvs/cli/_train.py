@@ -176,20 +176,15 @@ def run_training(recipe: Any, console: Any, checkpoint: Path | None = None) -> A
 
 def _start_server(recipe: Any, console: Any) -> Any:
     """A vLLM server for training rollouts: the recipe's model, LoRA hot-load, dev endpoints, processed logprobs."""
-    from ..rollout import VLLMServer
     from ..trl._recipe import resolve_model
+    from ..trl._rollouts import start_server
 
-    rank = int((recipe.lora or {}).get("r", 16))
     out = Path(recipe.trainer.get("output_dir", "runs/train"))
     out.mkdir(parents=True, exist_ok=True)
-    server = VLLMServer(
-        resolve_model(recipe.model), served_model_name="base", max_model_len=2048,
-        kv_cache_gib=int(os.environ.get("OPENENVS_VLLM_KV_GIB", "1")),
-        enable_lora=recipe.sync_mode == "lora", max_lora_rank=max(16, 1 << (rank - 1).bit_length()),
-        dev_mode=True, logprobs_mode="processed_logprobs", log_path=out / "vllm-server.log",
-    )  # fmt: skip
-    console.print(f"Starting a vLLM server for rollouts (log: {server.log_file}; 1-3 minutes on CPU)...")
-    return server.start()
+    log = out / "vllm-server.log"
+    console.print(f"Starting a vLLM server for rollouts (log: {log}; 1-3 minutes on CPU)...")
+    rank = int((recipe.lora or {}).get("r", 16))
+    return start_server(resolve_model(recipe.model), sync_mode=recipe.sync_mode, lora_rank=rank, log_path=log)
 
 
 def demo_cmd(
@@ -199,13 +194,19 @@ def demo_cmd(
     threads: int | None = typer.Option(None, "--threads", help="torch threads (default: the idle cores, at least 1)."),
     output_dir: str = typer.Option("runs/demo", "--output-dir", "-o", help="Where the report and adapter go."),
     model: str | None = typer.Option(None, "--model", help="Model folder (default: bundled SmolLM2-135M-Instruct)."),
+    rollouts: str = typer.Option("hf", "--rollouts", help="hf (transformers generate) or vllm (a vLLM server, LoRA synced each step)."),
+    vllm_url: str | None = typer.Option(None, "--vllm-url", help="With --rollouts vllm: a running `openenvs serve-model --training`."),
+    sync: str | None = typer.Option(None, "--sync", help="With --rollouts vllm: lora (default) or weights."),
 ) -> None:
     """GRPO on bundled arithmetic with bundled SmolLM2-135M on CPU (~10 min); held-out accuracy before vs after."""
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     from ..trl._demo import DemoConfig, run_demo
 
     console = _console()
-    config = DemoConfig(seed=seed, minutes=minutes, max_steps=max_steps, threads=threads, output_dir=output_dir, model=model)
+    config = DemoConfig.model_validate({
+        "seed": seed, "minutes": minutes, "max_steps": max_steps, "threads": threads, "output_dir": output_dir,
+        "model": model, "rollouts": rollouts, "vllm_url": vllm_url, "sync": sync or "lora",
+    })  # fmt: skip
     console.print(
         f"[bold]openenvs demo[/]: GRPO + LoRA on {config.env} (curriculum {config.levels}), "
         f"{config.prompts_per_step}x{config.num_generations} completions/step, max {config.max_completion_length} tokens"

@@ -23,7 +23,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,6 +79,11 @@ class DemoConfig(BaseModel):
         default=[1.0, 0.5, 0.5], description="Weights of (strict correctness, format, lenient correctness)."
     )
     output_dir: str = Field(default="runs/demo", description="Where the adapter, report and provenance go.")
+    rollouts: Literal["hf", "vllm"] = Field(
+        default="hf", description="hf: the trainer generates (transformers); vllm: a vLLM server, weights synced each step."
+    )
+    vllm_url: str | None = Field(default=None, description="With vllm rollouts: a running server (default: start one).")
+    sync: Literal["lora", "weights"] = Field(default="lora", description="With vllm rollouts: how weights reach the server.")
 
 
 def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str, Any]:
@@ -116,7 +121,8 @@ def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str
         threshold=config.threshold,
         window=config.prompts_per_step * config.num_generations * 2,
     )
-    grpo = for_grpo(config.env, seed=config.seed, curriculum=curriculum)
+    index: dict[str, dict[str, Any]] = {}
+    grpo = for_grpo(config.env, seed=config.seed, curriculum=curriculum, index=index)
     grpo["reward_funcs"] = [correct_reward, format_reward, lenient_correct_reward]
     batch = config.prompts_per_step * config.num_generations
     args = GRPOConfig(
@@ -147,17 +153,37 @@ def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str
         )
     budget = TimeBudgetCallback(config.minutes * 60)
     record = provenance([(config.env, {"difficulty": lv, "few_shot": config.few_shot}) for lv in config.levels], model=model_dir, config=config.model_dump(), seed=config.seed)
-    trainer = GRPOTrainer(
-        model=model,
-        args=args,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[*grpo.pop("callbacks"), budget, ProvenanceCallback(record), *(callbacks or [])],
-        **grpo,
-    )
-    started = time.monotonic()
-    trainer.train()
-    train_s = time.monotonic() - started
+    trainer_cls: Any = GRPOTrainer
+    server = None
+    try:
+        if config.rollouts == "vllm":
+            from ._importance import importance_grpo_trainer
+            from ._rollouts import ServerRollouts, peeking_trainer, start_server
+            from ._sync import WeightSync
+
+            url = config.vllm_url
+            if url is None:
+                server = start_server(model_dir, sync_mode=config.sync, lora_rank=config.lora_r, log_path=out / "vllm-server.log")
+                url = server.base_url
+            sync = WeightSync(url, config.sync, work_dir=out / "sync", log_path=server.log_file if server else None)
+            grpo["rollout_func"] = ServerRollouts(
+                index, base_url=url, tokenizer=tokenizer, sync=sync, out_dir=out / "rollouts", server=server
+            )
+            trainer_cls = peeking_trainer(importance_grpo_trainer())
+        trainer = trainer_cls(
+            model=model,
+            args=args,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=[*grpo.pop("callbacks"), budget, ProvenanceCallback(record), *(callbacks or [])],
+            **grpo,
+        )
+        started = time.monotonic()
+        trainer.train()
+        train_s = time.monotonic() - started
+    finally:
+        if server is not None:
+            server.stop()
     after = evaluate_rows(trainer.model, tokenizer, held_out, max_new_tokens=config.max_completion_length, batch_size=32)
     logger.warning("Held-out after training: %s", _short(after))
     trainer.save_model(str(out / "final"))
