@@ -264,3 +264,27 @@ def test_resume_sees_the_same_prompts_and_seeds(vllm_server, tmp_path):
     for step in (1, 2, 3, 4):
         assert key(a, step) == key(b, step)
     assert key(b, 3)[0][3] == 2 and key(b, 4)[0][3] == 3  # policy versions continue
+
+
+def test_dead_server_is_a_clear_error_naming_its_log(tmp_path, tokenizer):
+    """The server process dying mid-run stops training with an error that names the server's log."""
+    import subprocess
+    import sys
+
+    from openenvs import OpenEnvsError
+    from openenvs.rollout import VLLMServer
+    from openenvs.trl import ServerRollouts, WeightSync
+
+    log = tmp_path / "server.log"
+    log.write_text("INFO ...\nRuntimeError: out of memory in the KV cache\n")
+    server = VLLMServer(port=18199, log_path=log, install=False)
+    server.process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])  # a server process that has exited
+    server.process.wait()
+    with pytest.raises(OpenEnvsError, match=r"died \(exit code 3\); its log is .*server.log(.|\n)*out of memory"):
+        server.check_alive()
+    sync = WeightSync(server.base_url, "lora", work_dir=tmp_path / "sync", log_path=log)
+    rollouts = ServerRollouts({}, base_url=server.base_url, tokenizer=tokenizer, sync=sync, server=server)
+    with pytest.raises(OpenEnvsError, match="its log is"):
+        rollouts.push(torch.nn.Linear(2, 2), step=1)
+    rollouts.close()
+    server.process = None

@@ -97,6 +97,7 @@ class OpenAIPolicy:
         self._tok: Any = None
         # conversation (up to and including a sampled turn) -> the exact token ids it ended with
         self._contexts: OrderedDict[str, list[int]] = OrderedDict()
+        self._sampled: OrderedDict[str, None] = OrderedDict()  # episodes that have had a turn here
         self.rerendered = 0
 
     @property
@@ -264,12 +265,14 @@ class OpenAIPolicy:
     def context_ids(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[int]:
         """The token ids to continue: the last turn's exact ids plus the env's reply, or the rendered chat."""
         last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=None)
+        episode = current_episode.get()
         if last is not None:
-            prev = self._contexts.pop(_convo_key(messages[:last], messages[last].content or "", current_episode.get()), None)
+            prev = self._contexts.pop(_convo_key(messages[:last], messages[last].content or "", episode), None)
             if prev is not None:
                 delta = self._env_delta(messages, last, tools, prev)
                 if delta is not None:
                     return prev + delta
+        if last is not None and (episode is None or episode in self._sampled):  # a turn of ours is not continued
             self.rerendered += 1
             logger.warning(
                 "%s: turn %d is re-rendered from the chat (its earlier turns were not sampled here, or the template "
@@ -323,9 +326,14 @@ class OpenAIPolicy:
         content = (choice.get("logprobs") or {}).get("token_logprobs")
         seen = choice.get("prompt_token_ids") or data.get("prompt_token_ids")
         text = choice.get("text") or ""
-        self._contexts[_convo_key(messages, text, current_episode.get())] = prompt + ids
+        episode = current_episode.get()
+        self._contexts[_convo_key(messages, text, episode)] = prompt + ids
+        if episode is not None:
+            self._sampled[episode] = None
         while len(self._contexts) > 8192:  # abandoned episodes: forget the oldest
             self._contexts.popitem(last=False)
+        while len(self._sampled) > 8192:
+            self._sampled.popitem(last=False)
         usage = data.get("usage") or {}
         return Generation(
             text=text,
