@@ -7,7 +7,6 @@ checked with `openenvs.verify.math_equal` (so ``42``, ``42.0`` and ``\boxed{42}`
 
 from __future__ import annotations
 
-import random
 from typing import ClassVar
 
 from pydantic import Field
@@ -44,7 +43,7 @@ class ArithmeticEnv(MathEnv):
 
     def get_task(self, index: int) -> Task:
         """Task `index`: a random expression at the configured difficulty."""
-        rng = random.Random(f"{self.config.seed}:{index}:{self.config.difficulty}")
+        rng = self.task_rng(index, self.config.difficulty)
         n_terms, digits, ops = LEVELS[self.config.difficulty]
         terms = [rng.randint(0 if digits == 1 else 10 ** (digits - 1), 10**digits - 1) for _ in range(n_terms)]
         expr = str(terms[0])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import operator
-import random
 import re
 from fractions import Fraction
 from typing import Any, ClassVar
@@ -149,7 +148,7 @@ class CalculatorEnv(ToolEnv[CalculatorConfig]):
 
     def get_task(self, index: int) -> Task:
         """Task `index`: a word problem from a template with seeded numbers."""
-        rng = random.Random(f"{self.config.seed}:{index}")
+        rng = self.task_rng(index)
         question, expr = TEMPLATES[rng.randrange(len(TEMPLATES))]
         n = rng.randint(3, 48)
         values = {

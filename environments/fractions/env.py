@@ -67,7 +67,7 @@ class FractionsEnv(MathEnv):
     def get_task(self, index: int) -> Task:
         """Task `index`: a fraction expression at the configured difficulty."""
         level = self.config.difficulty
-        rng = random.Random(f"{self.config.seed}:{index}:{level}")
+        rng = self.task_rng(index, level)
         while True:
             plain, latex, value = self._expression(rng, level)
             if value is not None:

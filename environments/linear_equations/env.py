@@ -64,7 +64,7 @@ class LinearEquationsEnv(MathEnv):
     def get_task(self, index: int) -> Task:
         """Task `index`: an equation whose solution is known by construction."""
         level = self.config.difficulty
-        rng = random.Random(f"{self.config.seed}:{index}:{level}")
+        rng = self.task_rng(index, level)
         if level == 5:
             return self._system(rng)
         var = rng.choice("xynt")

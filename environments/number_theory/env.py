@@ -41,7 +41,7 @@ class NumberTheoryEnv(MathEnv):
     def get_task(self, index: int) -> Task:
         """Task `index`: a question at the configured difficulty, answer computed exactly."""
         level = self.config.difficulty
-        rng = random.Random(f"{self.config.seed}:{index}:{level}")
+        rng = self.task_rng(index, level)
         prompt, answer, meta = [_remainder, _gcd_lcm, _power, _inverse, _crt][level - 1](rng)
         return Task(prompt=prompt, answer=str(answer), difficulty=level, metadata=meta)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
@@ -129,131 +131,192 @@ def _set(order: dict[str, Any], status: str, days: int | None = None) -> None:
     order["delivered_days_ago"] = days
 
 
-def _task_for(
-    kind: str, rng: random.Random, world: dict[str, Any]
-) -> tuple[str, list[tuple[str, dict[str, Any]]], list[str]]:
-    """Fix the world so the task makes sense; return (request, reference solution, required lookups)."""
-    customers, orders, products = world["customers"], world["orders"], world["products"]
-    customer = rng.choice(customers)
-    email, cid = customer["email"], customer["id"]
-    hello = f"Hi, this is {customer['name']} ({email})."
-    own = [o for o in orders if o["customer_id"] == cid]
+Solution = list[tuple[str, dict[str, Any]]]
+"""A reference solution: the tool calls, in order, as (name, arguments)."""
+
+
+@dataclass
+class _Request:
+    """What every task kind starts from: the customer who writes in, one of their orders, the identity check."""
+
+    rng: random.Random
+    world: dict[str, Any]
+    customer: dict[str, Any]
+    order: dict[str, Any]
+
+    @property
+    def oid(self) -> int:
+        return int(self.order["id"])
+
+    @property
+    def cid(self) -> str:
+        return str(self.customer["id"])
+
+    @property
+    def hello(self) -> str:
+        return f"Hi, this is {self.customer['name']} ({self.customer['email']})."
+
+    @property
+    def verify(self) -> tuple[str, dict[str, Any]]:
+        return ("find_customer", {"email": self.customer["email"]})
+
+    @property
+    def need(self) -> list[str]:
+        return [f"find_customer:{self.customer['email']}"]
+
+
+def _request(rng: random.Random, world: dict[str, Any]) -> _Request:
+    """Pick the customer and one of their orders (giving them one if they have none)."""
+    customer = rng.choice(world["customers"])
+    own = [o for o in world["orders"] if o["customer_id"] == customer["id"]]
     if not own:
-        own = [rng.choice(orders)]
-        own[0]["customer_id"] = cid
+        own = [rng.choice(world["orders"])]
+        own[0]["customer_id"] = customer["id"]
         own[0]["address"] = customer["address"]
-    order = rng.choice(own)
-    oid = order["id"]
-    verify = ("find_customer", {"email": email})
-    need = [f"find_customer:{email}"]
-    if kind == "cancel_pending":
-        _set(order, "pending")
-        reason = rng.choice(["I ordered it by mistake", "I found it cheaper elsewhere", "I no longer need it"])
-        return (
-            f"{hello} Please cancel my order #{oid}, {reason}.",
-            [verify, ("cancel_order", {"order_id": oid, "reason": reason})],
-            need,
-        )
-    if kind == "cancel_shipped_refuse":
-        _set(order, "shipped")
-        return (
-            f"{hello} Cancel order #{oid} right away please.",
-            [verify, ("get_order", {"order_id": oid})],
-            [*need, f"get_order:{oid}"],
-        )
-    if kind == "refund_recent":
-        _set(order, "delivered", rng.randint(2, 28))
-        reason = rng.choice(["it arrived damaged", "it does not fit", "it is not what I expected"])
-        return (
-            f"{hello} I want a refund for order #{oid}; {reason}.",
-            [verify, ("refund_order", {"order_id": oid, "reason": reason})],
-            need,
-        )
-    if kind == "refund_late_refuse":
-        _set(order, "delivered", rng.randint(35, 120))
-        return (
-            f"{hello} Please refund order #{oid}, I changed my mind.",
-            [verify, ("get_order", {"order_id": oid})],
-            [*need, f"get_order:{oid}"],
-        )
-    if kind == "change_address":
-        _set(order, "pending")
-        new = _address(rng)
-        return (
-            f"{hello} Please ship order #{oid} to {new} instead.",
-            [verify, ("update_address", {"order_id": oid, "address": new})],
-            need,
-        )
-    if kind in ("place_order", "place_over_limit"):
-        product = rng.choice(products)
-        product["stock"] = max(product["stock"], 12)
-        if kind == "place_order":
-            qty = rng.randint(1, 4)
-            ask, final = f"I'd like to order {qty} x {product['name']}.", qty
-        else:
-            qty = rng.randint(7, 9)
-            ask, final = f"I'd like {qty} x {product['name']}; if that is more than allowed, order the most I may.", 5
-        line = {"product_id": product["id"], "quantity": final}
-        return (
-            f"{hello} {ask}",
-            [
-                verify,
-                ("list_products", {"category": product["category"]}),
-                ("place_order", {"customer_id": cid, "items": [line]}),
-            ],
-            need,
-        )
-    if kind == "out_of_stock_alternative":
-        category = rng.choice(["shoes", "clothing", "gear"])
-        same = [p for p in products if p["category"] == category]
-        wanted = rng.choice(same)
-        wanted["stock"] = 0
-        others = [p for p in same if p is not wanted]
-        for i, p in enumerate(sorted(others, key=lambda p: p["price_cents"])):
-            p["price_cents"] += i * 50  # distinct prices so "cheapest" is unique
-            p["stock"] = max(p["stock"], 3)
-        cheapest = min(others, key=lambda p: p["price_cents"])
-        line = {"product_id": cheapest["id"], "quantity": 1}
-        return (
-            f"{hello} Please order one {wanted['name']}. If it is out of stock, order the cheapest other "
-            f"{category} item that is in stock instead.",
-            [verify, ("list_products", {"category": category}), ("place_order", {"customer_id": cid, "items": [line]})],
-            need,
-        )
-    if kind == "cancel_by_product":
-        others = [o for o in orders if o is not order]
-        second = rng.choice(others)
-        second["customer_id"], second["address"] = cid, customer["address"]
-        _set(order, "pending")
-        _set(second, "pending")
-        mine = {i["product_id"] for i in world["items"] if i["order_id"] == oid}
-        theirs = {i["product_id"] for i in world["items"] if i["order_id"] == second["id"]}
-        unique = sorted(mine - theirs)
-        if not unique:  # give the target order a product the other lacks
-            spare = next(p for p in products if p["id"] not in theirs)
-            world["items"].append(
-                {"order_id": oid, "product_id": spare["id"], "quantity": 1, "price_cents": spare["price_cents"]}
-            )
-            unique = [spare["id"]]
-        name = next(p["name"] for p in products if p["id"] == unique[0])
-        return (
-            f"{hello} One of my pending orders has the {name} in it. Please cancel that order.",
-            [
-                verify,
-                ("list_orders", {"customer_id": cid}),
-                ("cancel_order", {"order_id": oid, "reason": "customer request"}),
-            ],
-            need,
-        )
-    # wrong_owner_refuse: the order belongs to someone else
-    other = rng.choice([c for c in customers if c is not customer])
-    _set(order, "pending")
-    order["customer_id"], order["address"] = other["id"], other["address"]
+    return _Request(rng, world, customer, rng.choice(own))
+
+
+TaskParts = tuple[str, Solution, list[str]]
+"""(request text, reference solution, required lookups) of one task."""
+
+
+def _cancel_pending(r: _Request) -> TaskParts:
+    _set(r.order, "pending")
+    reason = r.rng.choice(["I ordered it by mistake", "I found it cheaper elsewhere", "I no longer need it"])
     return (
-        f"{hello} Please cancel order #{oid}, it's my friend's but I'm handling it.",
-        [verify, ("get_order", {"order_id": oid})],
-        [*need, f"get_order:{oid}"],
+        f"{r.hello} Please cancel my order #{r.oid}, {reason}.",
+        [r.verify, ("cancel_order", {"order_id": r.oid, "reason": reason})],
+        r.need,
     )
+
+
+def _refuse_after_lookup(r: _Request, status: str, days: int | None, ask: str) -> TaskParts:
+    """A request the policy forbids: the right move is to look the order up and decline."""
+    _set(r.order, status, days)
+    return f"{r.hello} {ask}", [r.verify, ("get_order", {"order_id": r.oid})], [*r.need, f"get_order:{r.oid}"]
+
+
+def _cancel_shipped_refuse(r: _Request) -> TaskParts:
+    return _refuse_after_lookup(r, "shipped", None, f"Cancel order #{r.oid} right away please.")
+
+
+def _refund_recent(r: _Request) -> TaskParts:
+    _set(r.order, "delivered", r.rng.randint(2, 28))
+    reason = r.rng.choice(["it arrived damaged", "it does not fit", "it is not what I expected"])
+    return (
+        f"{r.hello} I want a refund for order #{r.oid}; {reason}.",
+        [r.verify, ("refund_order", {"order_id": r.oid, "reason": reason})],
+        r.need,
+    )
+
+
+def _refund_late_refuse(r: _Request) -> TaskParts:
+    days = r.rng.randint(35, 120)
+    return _refuse_after_lookup(r, "delivered", days, f"Please refund order #{r.oid}, I changed my mind.")
+
+
+def _change_address(r: _Request) -> TaskParts:
+    _set(r.order, "pending")
+    new = _address(r.rng)
+    return (
+        f"{r.hello} Please ship order #{r.oid} to {new} instead.",
+        [r.verify, ("update_address", {"order_id": r.oid, "address": new})],
+        r.need,
+    )
+
+
+def _place(r: _Request, over_limit: bool) -> TaskParts:
+    product = r.rng.choice(r.world["products"])
+    product["stock"] = max(product["stock"], 12)
+    if not over_limit:
+        qty = r.rng.randint(1, 4)
+        ask, final = f"I'd like to order {qty} x {product['name']}.", qty
+    else:
+        qty = r.rng.randint(7, 9)
+        ask, final = f"I'd like {qty} x {product['name']}; if that is more than allowed, order the most I may.", 5
+    line = {"product_id": product["id"], "quantity": final}
+    return (
+        f"{r.hello} {ask}",
+        [
+            r.verify,
+            ("list_products", {"category": product["category"]}),
+            ("place_order", {"customer_id": r.cid, "items": [line]}),
+        ],
+        r.need,
+    )
+
+
+def _out_of_stock_alternative(r: _Request) -> TaskParts:
+    category = r.rng.choice(["shoes", "clothing", "gear"])
+    same = [p for p in r.world["products"] if p["category"] == category]
+    wanted = r.rng.choice(same)
+    wanted["stock"] = 0
+    others = [p for p in same if p is not wanted]
+    for i, p in enumerate(sorted(others, key=lambda p: p["price_cents"])):
+        p["price_cents"] += i * 50  # distinct prices so "cheapest" is unique
+        p["stock"] = max(p["stock"], 3)
+    cheapest = min(others, key=lambda p: p["price_cents"])
+    line = {"product_id": cheapest["id"], "quantity": 1}
+    return (
+        f"{r.hello} Please order one {wanted['name']}. If it is out of stock, order the cheapest other "
+        f"{category} item that is in stock instead.",
+        [r.verify, ("list_products", {"category": category}), ("place_order", {"customer_id": r.cid, "items": [line]})],
+        r.need,
+    )
+
+
+def _cancel_by_product(r: _Request) -> TaskParts:
+    world, products = r.world, r.world["products"]
+    second = r.rng.choice([o for o in world["orders"] if o is not r.order])
+    second["customer_id"], second["address"] = r.cid, r.customer["address"]
+    _set(r.order, "pending")
+    _set(second, "pending")
+    mine = {i["product_id"] for i in world["items"] if i["order_id"] == r.oid}
+    theirs = {i["product_id"] for i in world["items"] if i["order_id"] == second["id"]}
+    unique = sorted(mine - theirs)
+    if not unique:  # give the target order a product the other lacks
+        spare = next(p for p in products if p["id"] not in theirs)
+        world["items"].append(
+            {"order_id": r.oid, "product_id": spare["id"], "quantity": 1, "price_cents": spare["price_cents"]}
+        )
+        unique = [spare["id"]]
+    name = next(p["name"] for p in products if p["id"] == unique[0])
+    return (
+        f"{r.hello} One of my pending orders has the {name} in it. Please cancel that order.",
+        [
+            r.verify,
+            ("list_orders", {"customer_id": r.cid}),
+            ("cancel_order", {"order_id": r.oid, "reason": "customer request"}),
+        ],
+        r.need,
+    )
+
+
+def _wrong_owner_refuse(r: _Request) -> TaskParts:
+    other = r.rng.choice([c for c in r.world["customers"] if c is not r.customer])
+    _set(r.order, "pending")
+    r.order["customer_id"], r.order["address"] = other["id"], other["address"]
+    ask = f"Please cancel order #{r.oid}, it's my friend's but I'm handling it."
+    return f"{r.hello} {ask}", [r.verify, ("get_order", {"order_id": r.oid})], [*r.need, f"get_order:{r.oid}"]
+
+
+_KIND_BUILDERS: dict[str, Callable[[_Request], TaskParts]] = {
+    "cancel_pending": _cancel_pending,
+    "cancel_shipped_refuse": _cancel_shipped_refuse,
+    "refund_recent": _refund_recent,
+    "refund_late_refuse": _refund_late_refuse,
+    "change_address": _change_address,
+    "place_order": lambda r: _place(r, over_limit=False),
+    "place_over_limit": lambda r: _place(r, over_limit=True),
+    "out_of_stock_alternative": _out_of_stock_alternative,
+    "cancel_by_product": _cancel_by_product,
+    "wrong_owner_refuse": _wrong_owner_refuse,
+}
+
+
+def _task_for(kind: str, rng: random.Random, world: dict[str, Any]) -> TaskParts:
+    """Fix the world so the task of `kind` makes sense; return (request, reference solution, required lookups)."""
+    return _KIND_BUILDERS[kind](_request(rng, world))
 
 
 class ShopConfig(ToolEnvConfig):
@@ -280,7 +343,7 @@ class ShopEnv(ToolEnv[ShopConfig]):
 
     def get_task(self, index: int) -> Task:
         """Task `index`: a seeded world and a request of kind ``KINDS[index % len(KINDS)]``."""
-        rng = random.Random(f"{self.config.seed}:{index}")
+        rng = self.task_rng(index)
         kind = KINDS[index % len(KINDS)]
         world = _world(rng)
         request, solution, required = _task_for(kind, rng, world)

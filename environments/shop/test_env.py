@@ -106,3 +106,9 @@ def test_out_of_stock_is_a_hard_error():
     call(env, "find_customer", email=solution[0][1]["email"])
     r = call(env, "place_order", customer_id=customer, items=[{"product_id": empty["id"], "quantity": 1}])
     assert "only 0 of" in r.observation.messages[0].content
+
+
+def test_every_kind_has_a_builder_in_order():
+    from .env import _KIND_BUILDERS
+
+    assert list(_KIND_BUILDERS) == KINDS

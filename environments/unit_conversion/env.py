@@ -108,7 +108,7 @@ class UnitConversionEnv(MathEnv):
     def get_task(self, index: int) -> Task:
         """Task `index`: a conversion at the configured difficulty."""
         level = self.config.difficulty
-        rng = random.Random(f"{self.config.seed}:{index}:{level}")
+        rng = self.task_rng(index, level)
         if level == 5:
             return self._rate(rng)
         source, target = rng.choice(_PAIRS[level])

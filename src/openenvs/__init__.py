@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_LAZY: dict[str, str] = {
+_LAZY: dict[str, str] = {  # public name -> the module that defines it
     # types
     "Action": "._types",
     "FunctionCall": "._types",
@@ -66,51 +66,10 @@ _LAZY: dict[str, str] = {
     "VersionNotFound": "._errors",
 }
 
-__all__ = [
-    "Action",
-    "ConfigError",
-    "DatasetInfo",
-    "DeprecatedEnv",
-    "Env",
-    "EnvConfig",
-    "EnvFactory",
-    "EnvNotFound",
-    "EnvSpec",
-    "FunctionCall",
-    "MathConfig",
-    "MathEnv",
-    "Message",
-    "MissingDependency",
-    "MultiTurnConfig",
-    "MultiTurnEnv",
-    "Observation",
-    "OpenEnvsError",
-    "RegistrationError",
-    "Registry",
-    "RegistryError",
-    "ResetNeeded",
-    "SandboxError",
-    "SandboxTimeout",
-    "Score",
-    "SingleTurnEnv",
-    "Source",
-    "StepResult",
-    "Task",
-    "ToolCall",
-    "ToolSpec",
-    "Turn",
-    "VerifierInfo",
-    "VersionNotFound",
-    "__version__",
-    "action_text",
-    "connect",
-    "list_envs",
-    "make",
-    "parse_env_id",
-    "register",
-    "registry",
-    "spec",
-]
+# `_LAZY` is the one list of the public names; `__all__` derives from it, and the TYPE_CHECKING
+# imports below (what type checkers read) must import exactly these names from these modules
+# (tests/test_public_api.py checks that they agree).
+__all__ = sorted([*_LAZY, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
@@ -132,24 +91,129 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from ._api import list_envs, make, register, registry, spec
-    from ._env import Env, action_text
-    from ._errors import (
-        ConfigError,
-        DeprecatedEnv,
-        EnvNotFound,
-        MissingDependency,
-        OpenEnvsError,
-        RegistrationError,
-        RegistryError,
-        ResetNeeded,
-        SandboxError,
-        SandboxTimeout,
-        VersionNotFound,
+    from ._api import (
+        list_envs as list_envs,
     )
-    from ._math_env import MathConfig, MathEnv
-    from ._registry import EnvFactory, Registry
-    from ._shapes import EnvConfig, MultiTurnConfig, MultiTurnEnv, Score, SingleTurnEnv, Task, Turn
-    from ._spec import DatasetInfo, EnvSpec, Source, VerifierInfo, parse_env_id
-    from ._types import Action, FunctionCall, Message, Observation, StepResult, ToolCall, ToolSpec
-    from .server import connect
+    from ._api import (
+        make as make,
+    )
+    from ._api import (
+        register as register,
+    )
+    from ._api import (
+        registry as registry,
+    )
+    from ._api import (
+        spec as spec,
+    )
+    from ._env import (
+        Env as Env,
+    )
+    from ._env import (
+        action_text as action_text,
+    )
+    from ._errors import (
+        ConfigError as ConfigError,
+    )
+    from ._errors import (
+        DeprecatedEnv as DeprecatedEnv,
+    )
+    from ._errors import (
+        EnvNotFound as EnvNotFound,
+    )
+    from ._errors import (
+        MissingDependency as MissingDependency,
+    )
+    from ._errors import (
+        OpenEnvsError as OpenEnvsError,
+    )
+    from ._errors import (
+        RegistrationError as RegistrationError,
+    )
+    from ._errors import (
+        RegistryError as RegistryError,
+    )
+    from ._errors import (
+        ResetNeeded as ResetNeeded,
+    )
+    from ._errors import (
+        SandboxError as SandboxError,
+    )
+    from ._errors import (
+        SandboxTimeout as SandboxTimeout,
+    )
+    from ._errors import (
+        VersionNotFound as VersionNotFound,
+    )
+    from ._math_env import (
+        MathConfig as MathConfig,
+    )
+    from ._math_env import (
+        MathEnv as MathEnv,
+    )
+    from ._registry import (
+        EnvFactory as EnvFactory,
+    )
+    from ._registry import (
+        Registry as Registry,
+    )
+    from ._shapes import (
+        EnvConfig as EnvConfig,
+    )
+    from ._shapes import (
+        MultiTurnConfig as MultiTurnConfig,
+    )
+    from ._shapes import (
+        MultiTurnEnv as MultiTurnEnv,
+    )
+    from ._shapes import (
+        Score as Score,
+    )
+    from ._shapes import (
+        SingleTurnEnv as SingleTurnEnv,
+    )
+    from ._shapes import (
+        Task as Task,
+    )
+    from ._shapes import (
+        Turn as Turn,
+    )
+    from ._spec import (
+        DatasetInfo as DatasetInfo,
+    )
+    from ._spec import (
+        EnvSpec as EnvSpec,
+    )
+    from ._spec import (
+        Source as Source,
+    )
+    from ._spec import (
+        VerifierInfo as VerifierInfo,
+    )
+    from ._spec import (
+        parse_env_id as parse_env_id,
+    )
+    from ._types import (
+        Action as Action,
+    )
+    from ._types import (
+        FunctionCall as FunctionCall,
+    )
+    from ._types import (
+        Message as Message,
+    )
+    from ._types import (
+        Observation as Observation,
+    )
+    from ._types import (
+        StepResult as StepResult,
+    )
+    from ._types import (
+        ToolCall as ToolCall,
+    )
+    from ._types import (
+        ToolSpec as ToolSpec,
+    )
+    from .server import (
+        connect as connect,
+    )

@@ -3,13 +3,14 @@
 - :class:`SingleTurnEnv`: a prompt goes in, one answer comes back and is scored (math, code).
 - :class:`MultiTurnEnv`: the env answers each policy turn until the task is done or turns run out.
 
-Both draw task *i* as a pure function of ``(config.seed, i)``; ``reset(seed=s)`` picks the task
+Both draw task *i* as a pure function of ``(config.seed, i)`` (`task_rng` gives the RNG for it); ``reset(seed=s)`` picks the task
 index from ``s`` (or takes ``options={"index": i}``), so the same id, kwargs and seed give the
 same episode in any process.
 """
 
 from __future__ import annotations
 
+import random
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -94,6 +95,15 @@ class _TaskEnv(Env, Generic[ConfigT]):
     def get_task(self, index: int) -> Task:
         """Return task `index`; a pure function of ``(self.config.seed, index)``."""
         raise NotImplementedError(f"{type(self).__name__} must implement get_task(index)")
+
+    def task_rng(self, index: int, *salt: object) -> random.Random:
+        """The RNG that draws task `index`: ``random.Random(f"{config.seed}:{index}:{salt...}")``.
+
+        Seeding from the text of ``(seed, index, *salt)`` makes task *i* a pure function of them, the
+        same in every process and Python version (string seeds are hashed with SHA-512, not ``hash``).
+        Pass what else changes the task, such as the difficulty level, as `salt`.
+        """
+        return random.Random(":".join(str(part) for part in (self.config.seed, index, *salt)))
 
     def num_tasks(self) -> int | None:
         """Number of distinct tasks, or None for an unbounded procedural family."""

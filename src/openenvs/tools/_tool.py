@@ -401,30 +401,41 @@ class ToolBox:
             role="tool", content=truncate(text, self.max_result_chars), tool_call_id=call.id, name=call.function.name
         )
 
+    def _start(self, call: ToolCall) -> Message | tuple[Tool, Awaitable[Any]]:
+        """Validate and call the tool: its result message, or (tool, awaitable) when a coroutine tool must finish."""
+        chosen, kwargs, error = self._prepare(call)
+        if chosen is None or kwargs is None:
+            return self._message(call, error or "Error: unknown failure.")
+        try:
+            result = chosen(**kwargs)
+            if inspect.isawaitable(result):
+                return chosen, result
+            return self._message(call, format_result(result))
+        except Exception as exc:
+            return self._raised(call, chosen, exc)
+
+    def _raised(self, call: ToolCall, tool: Tool, exc: Exception) -> Message:
+        logger.debug("tool %s raised", tool.name, exc_info=True)
+        return self._message(call, f"Error: tool `{tool.name}` raised {type(exc).__name__}: {exc}")
+
     def execute(self, call: ToolCall) -> Message:
         """Run one call and return its tool-result message (an ``Error: ...`` message on any failure)."""
-        chosen, kwargs, error = self._prepare(call)
-        if chosen is None or kwargs is None:
-            return self._message(call, error or "Error: unknown failure.")
+        started = self._start(call)
+        if isinstance(started, Message):
+            return started
+        tool, pending = started
         try:
-            result = chosen(**kwargs)
-            if inspect.isawaitable(result):
-                result = _run_coroutine(result)
-            return self._message(call, format_result(result))
+            return self._message(call, format_result(_run_coroutine(pending)))
         except Exception as exc:
-            logger.debug("tool %s raised", chosen.name, exc_info=True)
-            return self._message(call, f"Error: tool `{chosen.name}` raised {type(exc).__name__}: {exc}")
+            return self._raised(call, tool, exc)
 
     async def aexecute(self, call: ToolCall) -> Message:
-        """Async twin of :meth:`execute`."""
-        chosen, kwargs, error = self._prepare(call)
-        if chosen is None or kwargs is None:
-            return self._message(call, error or "Error: unknown failure.")
+        """Async twin of :meth:`execute`: a coroutine tool is awaited on the caller's loop."""
+        started = self._start(call)
+        if isinstance(started, Message):
+            return started
+        tool, pending = started
         try:
-            result = chosen(**kwargs)
-            if inspect.isawaitable(result):
-                result = await result
-            return self._message(call, format_result(result))
+            return self._message(call, format_result(await pending))
         except Exception as exc:
-            logger.debug("tool %s raised", chosen.name, exc_info=True)
-            return self._message(call, f"Error: tool `{chosen.name}` raised {type(exc).__name__}: {exc}")
+            return self._raised(call, tool, exc)

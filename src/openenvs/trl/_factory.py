@@ -14,6 +14,7 @@ import keyword
 from collections.abc import Callable
 from typing import Any
 
+from .._errors import ResetNeeded
 from .._types import Message, ToolCall, ToolSpec
 from ..tools._env import ToolEnv
 
@@ -75,6 +76,94 @@ def _method_for(spec: ToolSpec) -> Callable[..., str]:
     return method
 
 
+class _TRLToolEnv:
+    """The episode half of every `environment_factory` class; the tools are added per env as methods.
+
+    Helpers start with ``_`` because TRL offers every public method as a tool.
+    """
+
+    _build: Callable[[], ToolEnv[Any]]  # set on each generated subclass (a staticmethod)
+
+    def __init__(self) -> None:
+        self.env = type(self)._build()
+        self._opening: list[Message] = []
+        self._calls = 0
+
+    def reset(self, **row: Any) -> str | None:
+        """Start an episode for a dataset row (``index`` or ``seed`` column picks the task)."""
+        if "index" in row and row["index"] is not None:
+            obs, _ = self.env.reset(seed=int(row.get("seed") or 0), options={"index": int(row["index"])})
+        else:
+            obs, _ = self.env.reset(seed=int(row.get("seed") or 0))
+        self._opening = list(obs.messages)
+        self._calls = 0
+        if row.get("prompt") is not None:
+            return None
+        users = [m.content for m in obs.messages if m.role == "user" and m.content]
+        return users[-1] if users else None
+
+    def _call(self, name: str, arguments: dict[str, Any]) -> str:
+        self._calls += 1
+        call = ToolCall.create(name, arguments, id=f"call_{self._calls}")
+        self.env.transcript.append(Message(role="assistant", tool_calls=[call]))
+        return self.env.call_tool(call).content or ""
+
+    def get_reward(self) -> float:
+        """The checker's reward for the state and transcript so far."""
+        if self.env.task is None:
+            raise ResetNeeded("call reset() before get_reward()")
+        return float(self.env.check(self.env.task).reward)
+
+    def _finish(self, completion: str | list[dict[str, Any]]) -> float:
+        """Record the final answer (text, or TRL's completion messages) and return the reward."""
+        if isinstance(completion, list):
+            texts = [m.get("content") for m in completion if isinstance(m, dict) and m.get("role") == "assistant"]
+            text = next((t for t in reversed(texts) if isinstance(t, str) and t.strip()), "")
+        else:
+            text = completion
+        self.env.transcript.append(Message(role="assistant", content=text))
+        return float(self.get_reward())
+
+    def _messages(self) -> list[dict[str, Any]]:
+        """The opening messages of the current episode, as OpenAI dicts."""
+        return [m.to_dict() for m in self._opening]
+
+    def _close(self) -> None:
+        self.env.close()
+
+
+def _builder(env: str | Callable[[], ToolEnv[Any]], make_kwargs: dict[str, Any]) -> Callable[[], ToolEnv[Any]]:
+    """A zero-argument callable that makes a fresh `ToolEnv` from an id (with kwargs) or a factory."""
+
+    def build() -> ToolEnv[Any]:
+        if isinstance(env, str):
+            from .._api import make
+
+            made = make(env, **make_kwargs)
+        else:
+            made = env()
+        if not isinstance(made, ToolEnv):
+            raise TypeError(
+                f"environment_factory needs a ToolEnv (tools + checker), got {type(made).__name__}; "
+                "single-turn envs train with reward functions instead."
+            )
+        return made
+
+    return build
+
+
+_RESERVED = {"reset", "get_reward", "env"}
+
+
+def _tool_methods(specs: list[ToolSpec]) -> dict[str, Callable[..., str]]:
+    """One method per tool whose name can be a Python method name (and is not one of the episode methods)."""
+    return {
+        spec.name: _method_for(spec)
+        for spec in specs
+        if spec.name.isidentifier() and not keyword.iskeyword(spec.name) and spec.name not in _RESERVED
+    }
+
+
 def environment_factory(env: str | Callable[[], ToolEnv[Any]], **make_kwargs: Any) -> type:
     """Build a TRL ``environment_factory`` class for a tool env.
 
@@ -99,91 +188,17 @@ def environment_factory(env: str | Callable[[], ToolEnv[Any]], **make_kwargs: An
     Returns:
         A class whose instances follow TRL's environment_factory convention.
     """
-
-    def build() -> ToolEnv[Any]:
-        if isinstance(env, str):
-            from .._api import make
-
-            made = make(env, **make_kwargs)
-        else:
-            made = env()
-        if not isinstance(made, ToolEnv):
-            raise TypeError(
-                f"environment_factory needs a ToolEnv (tools + checker), got {type(made).__name__}; "
-                "single-turn envs train with reward functions instead."
-            )
-        return made
-
+    build = _builder(env, make_kwargs)
     probe = build()
-    namespace: dict[str, Any] = {}
-    reserved = {"reset", "get_reward", "env"}
-    for spec in probe.tools():
-        if spec.name.isidentifier() and not keyword.iskeyword(spec.name) and spec.name not in reserved:
-            namespace[spec.name] = _method_for(spec)
-    probe.close()
-
-    def __init__(self: Any) -> None:
-        self.env = build()
-        self._opening = []
-        self._calls = 0
-
-    def reset(self: Any, **row: Any) -> str | None:
-        """Start an episode for a dataset row (``index`` or ``seed`` column picks the task)."""
-        if "index" in row and row["index"] is not None:
-            obs, _ = self.env.reset(seed=int(row.get("seed") or 0), options={"index": int(row["index"])})
-        else:
-            obs, _ = self.env.reset(seed=int(row.get("seed") or 0))
-        self._opening = list(obs.messages)
-        self._calls = 0
-        if row.get("prompt") is not None:
-            return None
-        users = [m.content for m in obs.messages if m.role == "user" and m.content]
-        return users[-1] if users else None
-
-    def _call(self: Any, name: str, arguments: dict[str, Any]) -> str:
-        self._calls += 1
-        call = ToolCall.create(name, arguments, id=f"call_{self._calls}")
-        self.env.transcript.append(Message(role="assistant", tool_calls=[call]))
-        return self.env.call_tool(call).content or ""
-
-    def get_reward(self: Any) -> float:
-        """The checker's reward for the state and transcript so far."""
-        assert self.env.task is not None, "call reset() before get_reward()"
-        reward: float = self.env.check(self.env.task).reward
-        return float(reward)
-
-    def _finish(self: Any, completion: str | list[dict[str, Any]]) -> float:
-        """Record the final answer (text, or TRL's completion messages) and return the reward."""
-        if isinstance(completion, list):
-            texts = [m.get("content") for m in completion if isinstance(m, dict) and m.get("role") == "assistant"]
-            text = next((t for t in reversed(texts) if isinstance(t, str) and t.strip()), "")
-        else:
-            text = completion
-        self.env.transcript.append(Message(role="assistant", content=text))
-        return float(self.get_reward())
-
-    def _messages(self: Any) -> list[dict[str, Any]]:
-        """The opening messages of the current episode, as OpenAI dicts."""
-        return [m.to_dict() for m in self._opening]
-
-    def _close(self: Any) -> None:
-        self.env.close()
-
-    namespace.update(
-        __init__=__init__,
-        reset=reset,
-        _call=_call,
-        get_reward=get_reward,
-        _finish=_finish,
-        _messages=_messages,
-        _close=_close,
-        __doc__=f"TRL environment for {env if isinstance(env, str) else type(probe).__name__}; its public methods are the tools.",
-    )
-    cls_name = "".join(
-        part.capitalize()
-        for part in str(env if isinstance(env, str) else type(probe).__name__)
-        .replace("/", "-")
-        .replace("_", "-")
-        .split("-")
-    )
-    return type(f"{cls_name}TRLEnv", (), namespace)
+    try:
+        methods = _tool_methods(probe.tools())
+    finally:
+        probe.close()
+    label = env if isinstance(env, str) else type(probe).__name__
+    cls_name = "".join(part.capitalize() for part in label.replace("/", "-").replace("_", "-").split("-"))
+    namespace: dict[str, Any] = {
+        **methods,
+        "_build": staticmethod(build),
+        "__doc__": f"TRL environment for {label}; its public methods are the tools.",
+    }
+    return type(f"{cls_name}TRLEnv", (_TRLToolEnv,), namespace)
