@@ -215,3 +215,41 @@ def test_every_command_module_exists_and_a_missing_one_is_an_error(monkeypatch, 
         _main.main(["list", "--json"])
     assert exc.value.code == 1
     assert "openenvs.cli._no_such_module" in capsys.readouterr().err
+
+
+def test_new_package_installs_in_a_fresh_venv_lists_checks_and_passes_its_tests(tmp_path):
+    """`openenvs new NAME --package DIR`, then `pip install -e DIR` into a new venv: listed, checked, tested."""
+    import venv
+
+    pkg = tmp_path / "word-flip"
+    out = run("new", "word_flip", "--namespace", "demo", "--license", "Apache-2.0", "--package", str(pkg))
+    assert out.returncode == 0, out.stderr
+    assert 'license = "Apache-2.0"' in (pkg / "pyproject.toml").read_text()
+    assert '[project.entry-points."openenvs.environments"]' in (pkg / "pyproject.toml").read_text()
+    # A fresh venv without pip (fast); openenvs and its dependencies come from this test's own sys.path,
+    # the scaffolded package only from the editable install into the new venv.
+    fresh = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(fresh)
+    python = str(fresh / "bin" / "python")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "COLUMNS": "200"}
+    env.pop("OPENENVS_REGISTRY", None)
+    before = subprocess.run([python, "-m", "openenvs", "list", "--json", "--namespace", "demo"], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert before.returncode == 0 and json.loads(before.stdout) == [], before.stderr  # not installed yet
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-build-isolation",
+         "--no-index", "-e", str(pkg)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    listed = subprocess.run([python, "-m", "openenvs", "list", "--namespace", "demo"], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert listed.returncode == 0 and "demo/word-flip-v1" in listed.stdout, listed.stderr
+    check = subprocess.run([python, "-m", "openenvs", "check", "demo/word-flip-v1"], capture_output=True, text=True,
+                           env=env, timeout=300, cwd=tmp_path)
+    assert check.returncode == 0 and "1/1 passed" in check.stdout, check.stdout + check.stderr
+    tests = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], capture_output=True, text=True,
+                           env=env, timeout=300, cwd=pkg)
+    assert tests.returncode == 0 and "3 passed" in tests.stdout, tests.stdout[-2000:] + tests.stderr[-2000:]
+    again = run("new", "word_flip", "--package", str(pkg))
+    assert again.returncode == 1 and "not empty" in again.stderr

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
 
-from ._scaffold import scaffold
+from ._scaffold import scaffold, scaffold_package
 
 __all__ = ["register"]
 
@@ -206,10 +207,19 @@ def new_cmd(
     namespace: str = typer.Option("custom", help="Id namespace: the env is registered as NAMESPACE/NAME-v1."),
     root: str | None = typer.Option(None, help="Project root holding registry.json and environments/ (default: found from cwd)."),
     license: str = typer.Option("MIT", help="SPDX license of the new environment."),
+    package: Path | None = typer.Option(
+        None, "--package", help="Write a standalone pip-installable package into this folder instead (entry point)."
+    ),
 ) -> None:
-    """Scaffold environments/NAME/ (env, README, tests) and its registry.json entry."""
-    created = scaffold(name, namespace=namespace, root=root, license=license)
+    """Scaffold environments/NAME/ and its registry.json entry, or (--package DIR) a standalone package."""
     console = _console()
+    if package is not None:
+        created = scaffold_package(name, package, namespace=namespace, license=license)
+        for path in created.files:
+            console.print(f"created {path}")
+        console.print(f"next: pip install -e {created.folder} && openenvs check {created.env_id} && pytest {created.folder}")
+        return
+    created = scaffold(name, namespace=namespace, root=root, license=license)
     for path in created.files:
         console.print(f"created {path}")
     console.print(f"registered [bold]{created.env_id}[/] in {created.registry}")

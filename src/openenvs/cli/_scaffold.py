@@ -1,4 +1,10 @@
-"""`openenvs new`: scaffold an environment family that passes `openenvs check` as generated."""
+"""`openenvs new`: scaffold an environment family that passes `openenvs check` as generated.
+
+Two targets: `scaffold` writes ``environments/NAME/`` and a registry.json entry into a project
+(this repository, or one laid out like it); `scaffold_package` writes a standalone,
+pip-installable package whose ``openenvs.environments`` entry point registers the env, for
+contributors outside this repository.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from pathlib import Path
 from .._errors import ConfigError, RegistrationError
 from .._spec import EnvSpec
 
-__all__ = ["Scaffold", "find_root", "scaffold"]
+__all__ = ["Scaffold", "find_root", "scaffold", "scaffold_package"]
 
 
 @dataclass
@@ -45,7 +51,6 @@ Replace the toy task (reverse a word) with yours: `get_task` builds task i from
 
 from __future__ import annotations
 
-import random
 from typing import ClassVar
 
 from pydantic import Field
@@ -70,8 +75,8 @@ class {cls}Env(SingleTurnEnv[{cls}Config]):
     default_system_prompt: ClassVar[str | None] = "Answer inside <answer></answer>."
 
     def get_task(self, index: int) -> Task:
-        """Task `index`: words drawn from ``random.Random(f"{{seed}}:{{index}}")``."""
-        rng = random.Random(f"{{self.config.seed}}:{{index}}")
+        """Task `index`: words drawn from the task's own RNG, a pure function of (seed, index)."""
+        rng = self.task_rng(index)
         words = [rng.choice(_WORDS) for _ in range(self.config.difficulty)]
         return Task(
             prompt="Reverse the letters of: " + " ".join(words),
@@ -124,21 +129,86 @@ _README_TEMPLATE = """# {env_id}
 
 - Kind: single-turn. Reward: 1.0 for the exact answer inside `<answer></answer>`, else 0.0.
 - Config: `difficulty` (1-3 words), `seed`, `system_prompt`.
-- Check it: `openenvs check {env_id}` and `pytest environments/{name}`.
+- Check it: `openenvs check {env_id}` and `pytest {tests}`.
+"""
+
+_PYPROJECT_TEMPLATE = """[build-system]
+requires = ["setuptools>=77"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{dist}"
+version = "0.1.0"
+description = "{title}: an openenvs environment ({env_id})."
+readme = "README.md"
+license = "{license}"
+requires-python = ">=3.10"
+dependencies = ["openenvs"]
+
+[project.optional-dependencies]
+test = ["pytest>=8"]
+
+# openenvs reads this entry point group when its registry is first consulted: `specs()` returns
+# the manifests, and an environment's module is imported only when it is made.
+[project.entry-points."openenvs.environments"]
+{name} = "{name}.specs:specs"
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+"""
+
+_SPECS_TEMPLATE = '''"""The environments this package registers with openenvs (entry point group ``openenvs.environments``)."""
+
+from __future__ import annotations
+
+from openenvs import EnvSpec
+
+__all__ = ["specs"]
+
+
+def specs() -> list[EnvSpec]:
+    """The manifests of this package's environments."""
+    return [
+        EnvSpec(
+            id="{env_id}",
+            entry_point="{name}.env:{cls}Env",
+            description="{title} (scaffold): reverse the letters of a few words.",
+            license="{license}",
+            kind="single-turn",
+            tags=["scaffold"],
+            reward_range=(0.0, 1.0),
+        )
+    ]
+'''
+
+_PACKAGE_README_EXTRA = """
+## Install and check
+
+```bash
+pip install -e .          # registers {env_id} through the `openenvs.environments` entry point
+openenvs list --namespace {namespace}
+openenvs check {env_id}
+pytest
+```
 """
 
 
-def scaffold(name: str, *, namespace: str = "custom", root: str | Path | None = None, license: str = "MIT") -> Scaffold:
-    """Create ``environments/<name>/`` under the project root and add its registry.json entry."""
+def _check_names(name: str, namespace: str) -> str:
+    """Validate NAME and the namespace; return the env id ``namespace/name-v1``."""
     if not name.isidentifier() or keyword.iskeyword(name) or name != name.lower():
         raise ConfigError(f"Environment family name {name!r} must be a lower-case Python identifier, e.g. `word_sort`.")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.]*", namespace):
         raise ConfigError(f"Namespace {namespace!r} must be lower case letters, digits, `_` or `.`, e.g. `custom`.")
+    return f"{namespace}/{name.replace('_', '-')}-v1"
+
+
+def scaffold(name: str, *, namespace: str = "custom", root: str | Path | None = None, license: str = "MIT") -> Scaffold:
+    """Create ``environments/<name>/`` under the project root and add its registry.json entry."""
+    env_id = _check_names(name, namespace)
     base = Path(root).resolve() if root else find_root()
     folder = base / "environments" / name
     if folder.exists():
         raise ConfigError(f"{folder} already exists; choose another NAME or remove the folder.")
-    env_id = f"{namespace}/{name.replace('_', '-')}-v1"
     cls = _camel(name)
     # In the openenvs source tree, environments/ installs as `openenvs.envs`; elsewhere it is the project's own package.
     package = "openenvs.envs" if (base / "src" / "openenvs" / "envs").exists() else "environments"
@@ -155,7 +225,7 @@ def scaffold(name: str, *, namespace: str = "custom", root: str | Path | None = 
     data = json.loads(registry_path.read_text()) if registry_path.exists() else {"envs": [], "providers": []}
     if any(entry.get("id") == env_id for entry in data.get("envs", [])):
         raise RegistrationError(f"{registry_path} already has `{env_id}`; choose another NAME or namespace.")
-    fmt = {"env_id": env_id, "cls": cls, "title": _camel(name), "name": name}
+    fmt = {"env_id": env_id, "cls": cls, "title": _camel(name), "name": name, "tests": f"environments/{name}"}
     folder.mkdir(parents=True)
     package_init = base / "environments" / "__init__.py"
     result = Scaffold(env_id=env_id, folder=folder, registry=registry_path)
@@ -172,4 +242,48 @@ def scaffold(name: str, *, namespace: str = "custom", root: str | Path | None = 
         result.files.append(folder / filename)
     data.setdefault("envs", []).append(spec.to_json_dict())
     registry_path.write_text(json.dumps(data, indent=2) + "\n")
+    return result
+
+
+def scaffold_package(
+    name: str, folder: str | Path, *, namespace: str = "custom", license: str = "MIT"
+) -> Scaffold:
+    """Create a standalone, pip-installable package in `folder` that registers ``namespace/name-v1``.
+
+    The package (``src/<name>/``: env, ``specs()``; ``tests/``; README; pyproject with the
+    ``openenvs.environments`` entry point and the license) passes ``openenvs check`` and its own
+    tests once installed with ``pip install -e <folder>``.
+    """
+    env_id = _check_names(name, namespace)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.+-]*", license):
+        raise ConfigError(f"License {license!r} must be an SPDX identifier such as `MIT` or `Apache-2.0`.")
+    root = Path(folder).resolve()
+    if root.exists() and any(root.iterdir()):
+        raise ConfigError(f"{root} already exists and is not empty; choose another --package folder.")
+    fmt = {
+        "env_id": env_id,
+        "cls": _camel(name),
+        "title": _camel(name),
+        "name": name,
+        "dist": name.replace("_", "-"),
+        "license": license,
+        "namespace": namespace,
+        "tests": "tests",
+    }
+    readme = _README_TEMPLATE.format(**fmt) + _PACKAGE_README_EXTRA.format(**fmt)
+    files = {
+        "pyproject.toml": _PYPROJECT_TEMPLATE.format(**fmt),
+        "README.md": readme,
+        f"src/{name}/__init__.py": f'"""{_camel(name)}: openenvs environments ({env_id})."""\n',
+        f"src/{name}/env.py": _ENV_TEMPLATE.format(**fmt),
+        f"src/{name}/specs.py": _SPECS_TEMPLATE.format(**fmt),
+        f"src/{name}/py.typed": "",
+        "tests/test_env.py": _TEST_TEMPLATE.format(**fmt),
+    }
+    result = Scaffold(env_id=env_id, folder=root, registry=root / "pyproject.toml")
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        result.files.append(path)
     return result
