@@ -26,15 +26,6 @@ def docker_image() -> str:
     return sandbox_image()
 
 
-def _local_skip_reason() -> str | None:
-    from openenvs.sandbox import capabilities
-
-    caps = capabilities()
-    if caps.local_error or caps.missing:
-        return f"local sandbox cannot isolate code on this machine: {caps.local_error or '; '.join(caps.missing)}"
-    return None
-
-
 BACKENDS = [
     pytest.param(
         "local", id="local", marks=pytest.mark.skipif(sys.platform != "linux", reason="local isolation needs Linux")
@@ -50,9 +41,7 @@ def box(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
         require("docker")
     os.environ[SECRET_ENV] = SECRET_VALUE
     if request.param == "local":
-        reason = _local_skip_reason()
-        if reason:
-            pytest.skip(reason)
+        require("local-sandbox")
     sb = Sandbox(backend=request.param, workers=2, timeout=5.0, memory_mb=256, max_output_bytes=1 << 20)
     sb.run("pass")
     yield sb

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from _require import require
+from _require import require, require_module
 from openenvs import ConfigError, SandboxError
 from openenvs.sandbox import ExecResult, Sandbox, capabilities, default_sandbox, run
 
@@ -105,7 +105,7 @@ def test_auto_never_runs_unisolated_without_opt_in() -> None:
 
 
 def test_docker_backend_fails_clearly_without_engine(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    pytest.importorskip("docker")
+    require_module("docker")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     with pytest.raises(SandboxError, match="No Docker engine is reachable.*backend='local'"):
         Sandbox(backend="docker").run("print(1)")
