@@ -77,7 +77,7 @@ def _failure_frame(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, (OpenEnvsError, ValueError, TypeError, KeyError)):
         return error_frame(type(exc).__name__, str(exc), "bad_request")
     logger.exception("unexpected server error")
-    return error_frame(type(exc).__name__, str(exc), "env_error")
+    return error_frame(type(exc).__name__, str(exc), "server_error")
 
 
 def create_app(settings: ServerSettings) -> Any:
@@ -130,9 +130,12 @@ def create_app(settings: ServerSettings) -> Any:
         if len(body) > max_frame:
             raise ValueError(f"request body of {len(body)} bytes is over the server's limit of {max_frame} bytes")
         try:
-            return json.loads(body or b"{}")
-        except json.JSONDecodeError as exc:
+            data = json.loads(body or b"{}")
+        except Exception as exc:  # not JSON, not UTF-8, too deeply nested
             raise ValueError(f"request body is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError("the request body must be a JSON object")
+        return data
 
     # ---- status ------------------------------------------------------------------------------
 
@@ -179,11 +182,18 @@ def create_app(settings: ServerSettings) -> Any:
 
         try:
             while True:
-                text = await ws.receive_text()
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    text = (message.get("bytes") or b"").decode("utf-8", "replace")
                 try:
                     frame = json.loads(text)
                     kind = frame["type"]
-                except (ValueError, KeyError, TypeError) as exc:
+                    if not isinstance(kind, str):
+                        raise TypeError("`type` must be a string")
+                except Exception as exc:  # any malformed frame (bad JSON, too deeply nested, no type)
                     manager.metrics.errors["bad_frame"] += 1
                     await ws.send_text(dumps(error_frame("ValueError", f"malformed frame ({exc!r}); send a JSON object with a `type`", "bad_frame")))
                     continue

@@ -100,15 +100,24 @@ def add_openenv_routes(
             session.notify = notify
         try:
             while True:
-                text = await ws.receive_text()
+                received = await ws.receive()
+                if received["type"] == "websocket.disconnect":
+                    break
+                text = received.get("text")
+                if text is None:
+                    text = (received.get("bytes") or b"").decode("utf-8", "replace")
                 try:
                     message = json.loads(text)
-                    kind = message.get("type", "") if isinstance(message, dict) else ""
-                except ValueError as exc:
+                    if not isinstance(message, dict):
+                        raise ValueError("a frame must be a JSON object")
+                    kind = message.get("type", "")
+                except Exception as exc:  # any malformed frame
                     await ws.send_text(_oe_error(f"Invalid JSON: {exc}", "INVALID_JSON"))
                     continue
                 try:
                     data = message.get("data") or {}
+                    if not isinstance(data, dict):
+                        raise ValueError("`data` must be an object")
                     if kind == "reset":
                         seed = data.get("seed")
                         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):

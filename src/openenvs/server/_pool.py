@@ -50,6 +50,8 @@ class Worker:
         self.reader = reader
         self.writer = writer
         self.pending: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
+        self.deadlines: dict[int, tuple[float, str, float]] = {}  # call id -> (deadline, op, limit)
+        self.outbox: list[bytes] = []
         self.sessions: set[str] = set()
         self.hung: set[str] = set()
         self.tainted_at: float | None = None
@@ -83,11 +85,25 @@ class WorkerPool:
         self._ids = itertools.count()
         self._indices = itertools.count()
         self._stopping = False
+        self._watchdog: asyncio.Future[None] | None = None
         self.restarts = 0
 
     async def start(self) -> None:
-        """Start the workers (in parallel)."""
+        """Start the workers (in parallel) and the watchdog that enforces per-call time limits."""
         self.workers = list(await asyncio.gather(*(self._spawn() for _ in range(self.size))))
+        self._watchdog = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            for worker in list(self.workers):
+                for call_id, (deadline, op, limit) in list(worker.deadlines.items()):
+                    if now >= deadline:
+                        del worker.deadlines[call_id]
+                        future = worker.pending.get(call_id)
+                        if future is not None:
+                            _expire(future, op, limit)
 
     async def _spawn(self) -> Worker:
         parent, child = socket.socketpair()
@@ -164,16 +180,16 @@ class WorkerPool:
         future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
         worker.pending[call_id] = future
         data = pickle.dumps((call_id, op, session, arg), protocol=pickle.HIGHEST_PROTOCOL)
-        worker.writer.write(_HEADER.pack(len(data)) + data)
-        timer = None
+        if not worker.outbox:  # the frames of one loop iteration go out in one write
+            loop.call_soon(_flush, worker)
+        worker.outbox.append(_HEADER.pack(len(data)) + data)
         if timeout is not None:
-            timer = loop.call_later(timeout, _expire, future, op, timeout)
+            worker.deadlines[call_id] = (time.monotonic() + timeout, op, timeout)
         try:
             ok, payload = await future
         finally:
-            if timer is not None:
-                timer.cancel()
             worker.pending.pop(call_id, None)
+            worker.deadlines.pop(call_id, None)
         if not ok:
             raise RemoteFailure(*payload)
         return payload
@@ -206,6 +222,8 @@ class WorkerPool:
     async def stop(self, timeout: float = 5.0) -> None:
         """Close the workers' sockets (they close their envs and exit), then kill what is left."""
         self._stopping = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         workers = list(self.workers)
         for worker in workers:
             if not worker.dead:
@@ -222,6 +240,12 @@ class WorkerPool:
         for worker in workers:
             if worker.task is not None:
                 worker.task.cancel()
+
+
+def _flush(worker: Worker) -> None:
+    if worker.outbox and not worker.dead:
+        worker.writer.write(b"".join(worker.outbox))
+    worker.outbox.clear()
 
 
 def _expire(future: asyncio.Future[Any], op: str, timeout: float) -> None:

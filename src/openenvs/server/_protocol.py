@@ -45,6 +45,7 @@ ERROR_CODES = {
     "capacity": "The server holds its maximum number of sessions; retry later.",
     "worker_lost": "The worker process holding the session died; the session is closed.",
     "closed": "The session was closed (idle timeout, shutdown or close).",
+    "server_error": "An unexpected error in the server itself (a bug: please report it).",
 }
 
 
