@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -20,6 +21,19 @@ CALC = "tools/calculator-v1"
 
 def comparable(trajectory):
     return (trajectory.id, trajectory.messages, trajectory.rewards, trajectory.correct, trajectory.fingerprint)
+
+
+def kill_and_wait(ray, actor):
+    """ray.kill is asynchronous: return once the actor is really gone."""
+    ray.kill(actor)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            ray.get(actor.where.remote(), timeout=5)
+        except ray.exceptions.RayActorError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("ray.kill did not kill the actor within 30 s")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +100,7 @@ def test_a_killed_worker_fails_its_episodes_not_the_run(ray_local, pool, oracle)
         def act(messages, tools):
             state["calls"] += 1
             if state["calls"] == 5:  # four episodes are open, two on each worker
-                ray_local.kill(pool.actors[0])
+                kill_and_wait(ray_local, pool.actors[0])  # blocks the event loop: no episode moves until it is dead
             return oracle(messages, tools)
 
         return act
@@ -114,7 +128,7 @@ def test_all_workers_dead_without_replacement_is_a_clear_error(ray_local):
     with RayEnvPool(1, worker_cpus=0, replace_dead=False) as pool:
         env = pool.make(ARITH)
         env.reset(seed=0)
-        ray_local.kill(pool.actors[0])
+        kill_and_wait(ray_local, pool.actors[0])
         with pytest.raises(WorkerDied, match="died during step"):
             env.step("1")
         with pytest.raises(WorkerDied, match="Every Ray env worker of this pool has died"):
