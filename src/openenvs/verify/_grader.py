@@ -140,7 +140,10 @@ class _Untrusted:
         for name in names:
             cls = getattr(builtins, name, None) if type(name) is str else None
             if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, _UNSAFE):
-                exc: BaseException = cls(msg)
+                try:
+                    exc: BaseException = cls(msg)
+                except Exception:  # noqa: BLE001 - a type that wants other arguments: try its base
+                    continue
                 return exc
             if isinstance(cls, type) and issubclass(cls, BaseException):
                 break
