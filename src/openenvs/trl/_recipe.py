@@ -173,6 +173,8 @@ def build_trainer(recipe: Recipe, callbacks: list[Any] | None = None, *, server:
         if len(envs) != 1:
             raise ConfigError("The PPO trainer takes one env; list exactly one under `envs`.")
         rollouts = None
+        if recipe.async_rollouts:
+            raise ConfigError("async_rollouts applies to GRPO; PPO generates each batch with the weights it trains.")
         if recipe.rollouts == "vllm":
             rollouts = _server_rollouts(recipe, {}, tokenizer, trainer_args, server, env_rewards=True)
         return PPOTrainer(
@@ -228,6 +230,8 @@ def _vllm_rollouts(
     from ._rewards import env_reward
     from ._rollouts import peeking_trainer
 
+    if recipe.async_rollouts and any(int(trainer_args.get(k) or 1) > 1 for k in ("steps_per_generation", "num_iterations")):
+        raise ConfigError("async_rollouts 1 overlaps one generation per optimizer step; keep steps_per_generation and num_iterations at 1.")
     multi_turn = "environment_factory" in kwargs or "rollout_func" in kwargs
     kwargs.pop("environment_factory", None)
     if multi_turn:
