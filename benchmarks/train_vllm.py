@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="steps per arm (the first is warm-up)")
     parser.add_argument("--max-tokens", type=int, default=128, help="max_completion_length")
     parser.add_argument("--vllm-url", default=None, help="a running `openenvs serve-model --training` (default: start one)")
+    parser.add_argument("--port", type=int, default=None, help="port of the server it starts (default: a free one)")
     parser.add_argument("--arms", default="hf,lora,weights,weights-async", help="comma-separated arms to run")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -95,7 +96,7 @@ def main() -> None:
     if args.vllm_url is None:
         from openenvs.trl._rollouts import start_server
 
-        server = start_server(default_model_dir(), sync_mode="lora", lora_rank=16)
+        server = start_server(default_model_dir(), sync_mode="lora", lora_rank=16, port=args.port)
     url = args.vllm_url or server.base_url
     arms = {
         "hf": {"url": None},

@@ -288,3 +288,49 @@ def test_dead_server_is_a_clear_error_naming_its_log(tmp_path, tokenizer):
         rollouts.push(torch.nn.Linear(2, 2), step=1)
     rollouts.close()
     server.process = None
+
+
+def test_ctrl_c_leaves_no_server(tmp_path):
+    """`openenvs train --rollouts vllm` without --vllm-url starts its own server; Ctrl-C stops both."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from _require import require
+
+    require("vllm")
+    out = tmp_path / "run"
+    log = out / "vllm-server.log"
+    cmd = [sys.executable, "-m", "openenvs.cli", "train", _recipe(tmp_path, max_steps=3), "--rollouts", "vllm", "-o", str(out)]
+    console = (tmp_path / "console.txt").open("w")
+    proc = subprocess.Popen(cmd, stdout=console, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+
+    def server_pids():
+        found = subprocess.run(["pgrep", "-f", "vllm.entrypoints.openai.api_server"], capture_output=True, text=True)
+        mine = []
+        for pid in found.stdout.split():
+            try:
+                if str(log) in os.readlink(f"/proc/{pid}/fd/1"):
+                    mine.append(pid)
+            except OSError:
+                pass
+        return mine
+
+    try:
+        deadline = time.monotonic() + 600
+        while "vLLM is up" not in (tmp_path / "console.txt").read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "console.txt").read_text()[-3000:]
+            time.sleep(1)
+        assert server_pids(), "the server it started should be running"
+        time.sleep(5)  # into the first rollout
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) != 0
+        time.sleep(1)
+        assert server_pids() == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        console.close()

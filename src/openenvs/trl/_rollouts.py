@@ -343,11 +343,14 @@ def peeking_trainer(base: type) -> type:
     return VLLMRolloutTrainer
 
 
-def start_server(model: str | Path, *, sync_mode: str, lora_rank: int = 16, log_path: str | Path | None = None) -> Any:
+def start_server(
+    model: str | Path, *, sync_mode: str, lora_rank: int = 16, log_path: str | Path | None = None, port: int | None = None
+) -> Any:
     """Start a vLLM server ready for training rollouts: `model` served as ``base``, dev endpoints, processed logprobs.
 
     LoRA hot-loading is on in ``lora`` mode (``--max-lora-rank`` rounded up to a power of two, at
-    least 16). The KV cache is ``$OPENENVS_VLLM_KV_GIB`` GiB (default 1). Returns the started
+    least 16). The KV cache is ``$OPENENVS_VLLM_KV_GIB`` GiB (default 1); the port is `port`, else
+    ``$OPENENVS_VLLM_PORT``, else a free one. Returns the started
     `openenvs.rollout.VLLMServer`; stop it with ``.stop()`` (it also dies with this process).
     """
     import os
@@ -356,6 +359,7 @@ def start_server(model: str | Path, *, sync_mode: str, lora_rank: int = 16, log_
 
     server = VLLMServer(
         model, served_model_name="base", max_model_len=2048, kv_cache_gib=int(os.environ.get("OPENENVS_VLLM_KV_GIB", "1")),
+        port=port or (int(os.environ["OPENENVS_VLLM_PORT"]) if os.environ.get("OPENENVS_VLLM_PORT") else None),
         enable_lora=sync_mode == "lora", max_lora_rank=max(16, 1 << (max(1, lora_rank) - 1).bit_length()),
         dev_mode=True, logprobs_mode="processed_logprobs", log_path=log_path,
     )  # fmt: skip
