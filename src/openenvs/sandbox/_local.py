@@ -103,6 +103,7 @@ class _Worker:
 
     def __init__(self, options: dict[str, Any]) -> None:
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+        self.cgroups: list[str] = []
         self.errlog = tempfile.TemporaryFile()
         bwrap = options.get("launcher") == "bwrap"
         prefix = bwrap_command(tuple(options.get("hide_paths", ()))) if bwrap else []

@@ -56,9 +56,9 @@ if __package__:  # imported as openenvs.sandbox._worker (tests, type checkers)
         adopt_bwrap_namespaces,
         build_landlock_ruleset,
         build_seccomp,
-        cgroup_join,
+        cgroup_child_setup,
         cgroup_oom_kills,
-        cgroup_reset,
+        cgroup_remove,
         cgroup_set_limits,
         enter_pid_namespace,
         hide_paths,
@@ -91,9 +91,9 @@ else:  # run as a script by the local backend: the layers module sits next to th
         adopt_bwrap_namespaces,
         build_landlock_ruleset,
         build_seccomp,
-        cgroup_join,
+        cgroup_child_setup,
         cgroup_oom_kills,
-        cgroup_reset,
+        cgroup_remove,
         cgroup_set_limits,
         enter_pid_namespace,
         hide_paths,
@@ -148,7 +148,7 @@ def child_main(
     """
     try:
         os.setsid()
-        cgroup_join(layers)  # first, while still privileged: every process the code starts stays in them
+        cgroup_child_setup(layers)  # while still privileged: the run's processes are the OOM victims
         if pipes is None:
             fd_in = os.open(os.path.join(io_dir, "stdin"), os.O_RDONLY)
             fd_out = os.open(os.path.join(io_dir, "stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -264,7 +264,6 @@ def supervise(layers: Layers, req: dict[str, Any], work: str, io_dir: str) -> di
         pass
     _sweep(layers)
     oom_kills = cgroup_oom_kills(layers) - oom_before
-    cgroup_reset(layers)
     return {
         "oom_kills": oom_kills,
         "duration_s": duration,
@@ -349,7 +348,6 @@ def supervise_session(
         _sweep(layers)
         _drain(req_r)
     oom_kills = cgroup_oom_kills(layers) - oom_before
-    cgroup_reset(layers)
     return {
         "oom_kills": oom_kills,
         "duration_s": time.perf_counter() - start,
@@ -603,11 +601,7 @@ def main() -> None:
             write_frame(wfd, reply)
     finally:
         _rmtree(base)
-        for path in layers.cgroups.values():
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
+        cgroup_remove(layers)
 
 
 if __name__ == "__main__":

@@ -13,15 +13,16 @@ import os
 import signal
 import struct
 import sys
+import time
 from typing import Any
 
 __all__ = [
     "adopt_bwrap_namespaces",
     "build_landlock_ruleset",
     "build_seccomp",
-    "cgroup_join",
+    "cgroup_child_setup",
     "cgroup_oom_kills",
-    "cgroup_reset",
+    "cgroup_remove",
     "cgroup_set_limits",
     "mount_run_tmpfs",
     "setup_cgroups",
@@ -104,6 +105,7 @@ class Layers:
         self.cgroups: dict[str, str] = {}
         self.cgroup_set: dict[str, int] = {}
         self.disk_quota = False
+        self.oom_protected = False
 
     def mark(self, name: str, active: bool, detail: str) -> None:
         self.status[name] = {"active": active, "detail": detail}
@@ -261,7 +263,9 @@ def setup_uid(layers: Layers, skip: set[str]) -> None:
     if "unprivileged_uid" in skip:
         layers.mark("unprivileged_uid", False, f"disabled by the caller; code runs as uid {os.geteuid()}")
     elif os.geteuid() == 0 and not layers.in_userns:
-        layers.run_uid = 60000 + os.getpid() % 5000
+        # One uid per worker (not from the pid: inside its PID namespace every worker is pid 1), so
+        # RLIMIT_NPROC counts this worker's runs only, and one worker's run cannot signal another's.
+        layers.run_uid = 1_000_000 + int.from_bytes(os.urandom(3), "big")
         layers.mark("unprivileged_uid", True, f"code runs as uid/gid {layers.run_uid} with no groups")
     elif layers.in_userns:
         layers.mark("unprivileged_uid", True, "code runs as namespace root with every capability dropped")
@@ -444,11 +448,15 @@ def _own_cgroup(controller: str) -> str | None:
 
 
 def setup_cgroups(layers: Layers, skip: set[str]) -> None:
-    """Create this worker's cgroups (v1 memory and pids): every process of a run joins them.
+    """Create this worker's cgroups (v1 memory and pids) and move the worker into them.
 
-    The cgroups sit below the worker's own (so a limit on the trainer still holds). Without
-    cgroup v1, or without the right to create cgroups (a user namespace), the layers are off and
-    only the per-process rlimits hold.
+    Every process a run starts is forked from the worker, so it is born in them (moving each run's
+    child instead costs milliseconds per run on a busy machine). The worker's own memory was
+    charged before it moved, so a run's budget loses only what the worker allocates later (little);
+    the worker opts out of the OOM killer and each run's child opts back in, so the limit kills
+    the run's processes, never the worker. The cgroups sit below the worker's own (a limit on the
+    trainer still holds). Without cgroup v1, or without the right to create cgroups (a user
+    namespace), the layers are off and only the per-process rlimits hold.
     """
     v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
     for controller, name in (("memory", "cgroup_memory"), ("pids", "cgroup_pids")):
@@ -465,14 +473,48 @@ def setup_cgroups(layers: Layers, skip: set[str]) -> None:
         parent = os.path.join(mount, own.lstrip("/"))
         if not os.path.isdir(parent):
             parent = mount
+        _remove_stale_cgroups(parent)
         path = os.path.join(parent, "openenvs-sandbox-" + os.urandom(6).hex())
         try:
             os.mkdir(path, 0o755)
         except OSError as exc:
             layers.mark(name, False, f"cannot create a cgroup ({exc.strerror}; needs root); per-process rlimits only")
             continue
+        try:
+            _write(os.path.join(path, "cgroup.procs"), "0")
+        except OSError as exc:
+            os.rmdir(path)
+            layers.mark(name, False, f"cannot join a cgroup ({exc.strerror}); per-process rlimits only")
+            continue
         layers.cgroups[controller] = path
-        layers.mark(name, True, f"cgroup v1 {path}: the {what} limit holds for all processes of a run together")
+        detail = f"cgroup v1 {path}: the {what} limit holds for all processes of a run together"
+        if controller == "memory":
+            try:  # needs CAP_SYS_RESOURCE; without it the run's processes raise their own score instead
+                _write("/proc/self/oom_score_adj", "-1000")
+                layers.oom_protected = True
+            except OSError:
+                detail += " (the worker itself is the OOM killer's last choice, not exempt: no CAP_SYS_RESOURCE)"
+        layers.mark(name, True, detail)
+
+
+def _remove_stale_cgroups(parent: str) -> None:
+    """Remove the empty cgroups of dead workers (killed with their parent, nobody left to remove them).
+
+    A live worker sits in its cgroups, so the kernel refuses to remove those (EBUSY); the age
+    check spares one that is just being created.
+    """
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith("openenvs-sandbox-")]
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        path = os.path.join(parent, name)
+        try:
+            if now - os.stat(path).st_mtime > 60:
+                os.rmdir(path)
+        except OSError:
+            pass
 
 
 def _write(path: str, value: str) -> None:
@@ -499,7 +541,10 @@ def _read_int(path: str, key: str | None = None) -> int:
 
 
 def cgroup_set_limits(layers: Layers, memory_bytes: int, processes: int) -> None:
-    """Set this run's limits on the worker's cgroups (written only when they change)."""
+    """Set this run's limits on the worker's cgroups (written only when they change).
+
+    The pids limit counts the worker itself, so it is one above the run's.
+    """
     mem = layers.cgroups.get("memory")
     if mem and layers.cgroup_set.get("memory") != memory_bytes:
         memsw = os.path.join(mem, "memory.memsw.limit_in_bytes")
@@ -513,14 +558,18 @@ def cgroup_set_limits(layers: Layers, memory_bytes: int, processes: int) -> None
         layers.cgroup_set["memory"] = memory_bytes
     pids = layers.cgroups.get("pids")
     if pids and layers.cgroup_set.get("pids") != processes:
-        _write(os.path.join(pids, "pids.max"), str(processes))
+        _write(os.path.join(pids, "pids.max"), str(processes + 1))
         layers.cgroup_set["pids"] = processes
 
 
-def cgroup_join(layers: Layers) -> None:
-    """In the run's child, before it drops privileges: move this process into the worker's cgroups."""
-    for path in layers.cgroups.values():
-        _write(os.path.join(path, "cgroup.procs"), "0")
+def cgroup_child_setup(layers: Layers) -> None:
+    """In the run's child, while still privileged: make the run's processes the OOM killer's victims.
+
+    When the worker is exempt (-1000), the child writes 0 with CAP_SYS_RESOURCE, which is also the
+    floor the code cannot go below. Otherwise it raises its score to the maximum (1000).
+    """
+    if "memory" in layers.cgroups:
+        _write("/proc/self/oom_score_adj", "0" if layers.oom_protected else "1000")
 
 
 def cgroup_oom_kills(layers: Layers) -> int:
@@ -529,14 +578,14 @@ def cgroup_oom_kills(layers: Layers) -> int:
     return _read_int(os.path.join(mem, "memory.oom_control"), "oom_kill") if mem else 0
 
 
-def cgroup_reset(layers: Layers) -> None:
-    """After a run (no process left): drop the page cache it left charged, so the next run starts at zero."""
-    mem = layers.cgroups.get("memory")
-    if mem and _read_int(os.path.join(mem, "memory.usage_in_bytes")) > 8 << 20:
+def cgroup_remove(layers: Layers) -> None:
+    """At worker exit: move back to the parent cgroups and remove this worker's."""
+    for path in layers.cgroups.values():
         try:
-            _write(os.path.join(mem, "memory.force_empty"), "0")
+            _write(os.path.join(os.path.dirname(path), "cgroup.procs"), "0")
+            os.rmdir(path)
         except OSError:
-            pass
+            pass  # the parent removes them once the worker is gone
 
 
 def setup_disk_quota(layers: Layers, base: str, skip: set[str]) -> None:
