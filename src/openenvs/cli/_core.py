@@ -45,11 +45,11 @@ def list_cmd(
 # The columns of `openenvs list` after the id, in display order, each with its narrowest useful width,
 # and the order they drop in when the terminal is too narrow (the id column never shrinks).
 _LIST_COLUMNS = {"kind": 11, "tags": 14, "license": 10, "description": 24}
-_LIST_DROP_ORDER = ("tags", "license", "description", "kind")
+_LIST_DROP_ORDER = ("tags", "license", "kind", "description")
 
 
 def _list_table(specs: list[Any], width: int) -> Any:
-    """The `list` table: ids are never cut; the other columns wrap, then drop (tags first)."""
+    """The `list` table: ids are never cut; the other columns wrap, then drop (tags, license, kind, description)."""
     from rich.table import Table
     from rich.text import Text
 
