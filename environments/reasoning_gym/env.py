@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import random
+import threading
 import typing
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -45,25 +46,33 @@ class ReasoningGymConfig(EnvConfig):
     )
 
 
+_numpy_lock = threading.RLock()
+
+
 @contextlib.contextmanager
 def _scoped_global_seed(key: str) -> Iterator[None]:
-    """Seed the global `random` and NumPy generators for one item, then restore their state.
+    """Give one item's generation its own seeded global `random` and NumPy generators.
 
-    A few datasets (e.g. ``codeio``) run reference code that draws from the global generators;
-    without this their items would differ between processes. The previous state is put back, so no
-    global randomness leaks out.
+    A few datasets (e.g. ``codeio``) run reference code that does ``import random`` / ``import numpy``
+    and draws from the global generators; without this their items would differ between processes.
+    Seeding and restoring the global state is not thread-safe (episodes in the Runner's threads
+    interleave their draws), so the `random` module's functions are routed to a ``random.Random``
+    of this item for the calling thread only (`openenvs.bridges._rng`); NumPy's global generator,
+    which cannot be routed, is seeded and restored under a lock. No global state leaks out.
     """
     import numpy as np
 
-    saved_random, saved_numpy = random.getstate(), np.random.get_state()
+    from openenvs.bridges import _rng
+
+    _rng.route_global_random()
     digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
-    random.seed(digest)
-    np.random.seed(digest)
-    try:
-        yield
-    finally:
-        random.setstate(saved_random)
-        np.random.set_state(saved_numpy)
+    with _numpy_lock, _rng.episode_rng(random.Random(digest)):
+        saved_numpy = np.random.get_state()
+        np.random.seed(digest)
+        try:
+            yield
+        finally:
+            np.random.set_state(saved_numpy)
 
 
 _EXTRA_ARGS: dict[tuple[str, int, int, str], dict[str, Any]] = {}
