@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -242,3 +243,29 @@ def test_provider_importing_its_dependency_late_without_extras_names_the_package
         Registry(builtin=path, entry_points=False).make("dep/thing-v1")
     assert Registry(builtin=path, entry_points=False).unavailable().keys() == {"dep"}
     assert Registry(entry_points=False).unavailable() == {}  # the built-in providers all load here
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        ("{oops", "is not valid JSON"),
+        ('["not", "an", "object"]', 'must be an object with an "envs" list'),
+        ('{"envs": [], "providers": [{"namespace": "x"}]}', "each provider needs `namespace` and `entry_point`"),
+        ('{"envs": [{"id": "bad id"}]}', "Invalid manifest for `bad id`"),
+    ],
+)
+def test_bad_registry_files_name_the_problem(tmp_path, content, message):
+    path = tmp_path / "registry.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(RegistrationError, match=re.escape(message)):
+        Registry(builtin=False, entry_points=False).load_file(path)
+
+
+def test_registry_counts_membership_and_unregisters(fresh_registry):
+    assert "math/arithmetic-v1" in fresh_registry and "math/arithmetic" in fresh_registry
+    assert "math/nope-v1" not in fresh_registry and "not an id!" not in fresh_registry
+    assert len(fresh_registry) == len(fresh_registry.ids()) > 0
+    fresh_registry.unregister("math/arithmetic-v1")
+    assert "math/arithmetic-v1" not in fresh_registry
