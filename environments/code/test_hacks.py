@@ -514,3 +514,36 @@ def test_stdio_hack_earns_nothing(name: str) -> None:
     env = openenvs.make("code/stdio-v1")
     env.reset(options={"index": 0})
     assert env.step(_code(STDIO[name])).reward == 0.0, name
+
+
+# -- the same grader on the Docker backend (one container per answer, calls over its stream) ----
+DOCKER_SUBSET = [
+    "forged_result_lines_and_nonce",
+    "forged_replies_on_every_fd",
+    "monkeypatch_harness_modules",
+    "frame_walking",
+    "always_equal_object",
+    "os_exit_zero_at_import",
+    "kill_the_worker_and_everything",
+    "fork_a_forger",
+]
+
+
+@pytest.mark.docker
+def test_hacks_earn_nothing_on_docker() -> None:
+    require("docker")
+    env = openenvs.make("code/python-tests-v1", sandbox_backend="docker", timeout_s=2.0)
+    try:
+        for name in DOCKER_SUBSET:
+            env.reset(options={"index": 0})
+            assert env.step(_code(REVERSE_WORDS[name])).reward == 0.0, name
+        env.reset(options={"index": 0})
+        assert env.step(env.oracle()).reward == 1.0
+    finally:
+        env.close()
+    he = openenvs.make("code/humaneval-v1", sandbox_backend="docker")
+    index, src = HUMANEVAL["redefine_poly_and_return_zero"]
+    he.reset(options={"index": index})
+    assert he.step(_code(src)).reward == 0.0
+    he.reset(options={"index": index})
+    assert he.step(he.oracle()).reward == 1.0

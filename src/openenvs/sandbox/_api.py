@@ -284,9 +284,10 @@ class Sandbox:
 
         Each `Session.call` sends a line and waits (at most its own timeout) for the reply line;
         a program that crashes, hangs or sends too much ends the session, and the call returns
-        None. The local backend keeps one sandboxed process up for the whole session; other
-        backends rerun the program per call with the earlier lines replayed. Close the session
-        (or let it end) to free the worker.
+        None. The local backend keeps one sandboxed process up for the whole session (on a
+        worker it holds until the session ends), the docker backend one container; a backend
+        without ``open_session`` reruns the program per call with the earlier lines replayed.
+        Close the session (or let it end) to free the worker.
 
         Args:
             code: Python source of the program (run as ``__main__``).

@@ -24,11 +24,14 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import MissingDependency, SandboxError
 from ._types import ExecRequest, ExecResult, Layer
 from .docker_engine import DEFAULT_IMAGE, IMAGE_ENV, sandbox_image
+
+if TYPE_CHECKING:
+    from ._docker_session import DockerSession
 
 __all__ = ["DEFAULT_IMAGE", "DockerBackend", "docker_status"]
 
@@ -264,7 +267,7 @@ class DockerBackend:
             "disk": f"tmpfs work dir of {request.disk_mb} MiB (+{_SHM_MB} MiB /dev/shm); root read-only",
         }
 
-    def _create(self, request: ExecRequest) -> str:
+    def _create(self, request: ExecRequest, command: list[str] | None = None) -> str:
         docker = _sdk()
         api = self.client.api
         memory = f"{request.memory_mb + _BOOTSTRAP_MB}m"
@@ -284,7 +287,7 @@ class DockerBackend:
         )
         created = api.create_container(
             self.image,
-            command=["python3", "-I", "-S", "-c", _BOOTSTRAP],
+            command=command or ["python3", "-I", "-S", "-c", _BOOTSTRAP],
             user=f"{_RUN_UID}:{_RUN_UID}",
             stdin_open=True,
             network_disabled=True,
@@ -366,6 +369,12 @@ class DockerBackend:
             memory_exceeded=exceeded,
             limits=self._limits(request),
         )
+
+    def open_session(self, request: ExecRequest, *, precompile: bool = False) -> DockerSession:
+        """Start `request` as a session in a container of its own (see `Sandbox.session`)."""
+        from ._docker_session import DockerSession
+
+        return DockerSession(self, request)
 
     def live_containers(self) -> list[str]:
         """Ids of this backend's containers the engine still has (for leak checks; [] when all were removed)."""

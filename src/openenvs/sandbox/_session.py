@@ -1,7 +1,7 @@
 """Sessions on backends that can only run a program to completion: replay every call.
 
 `Sandbox.session` uses a backend's own ``open_session`` when it has one (the local backend keeps
-one process up for the whole session). For any other backend, `ReplaySession` reruns the program
+one process up for the whole session, the docker backend one container). For any other backend, `ReplaySession` reruns the program
 for each call with all the calls so far on its stdin and returns its last reply line: slower
 (one run per call) but the same answers for a program that replies to each line in turn, depends
 only on its inputs, and exits at the end of its input.
