@@ -8,6 +8,9 @@ for the answer, send the next). Measured per server:
 - aggregate steps/s with 8 clients;
 - the most concurrent closed-loop sessions (tried: 256, 512, 1024, 2048) with p99 step latency < 1 s;
 
+The three servers run side by side and are measured in interleaved rounds (the best of ROUNDS is
+kept for latency and throughput), so the load of a shared machine hits all of them alike;
+
 plus the cost of a served step over an in-process step (the same echo env, `env.step` timed here).
 Goals (issue 14): p50 and p99 at most half of OpenEnv's; 8-client throughput >= 4x OpenEnv's and
 >= 70% of the bare echo; 2,048 sessions with p99 < 1 s on 2 cores.
@@ -32,6 +35,7 @@ HERE = Path(__file__).parent
 OPENENV_PY = ROOT / ".venv-openenv" / "bin" / "python"
 PORTS = {"openenvs": 18280, "openenv": 18281, "bare": 18282}
 LEVELS = (256, 512, 1024, 2048)
+ROUNDS = 3
 
 
 def _raise_nofile() -> None:
@@ -136,41 +140,61 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(protocol: str, port: int, quick: bool) -> dict[str, object]:
-    out: dict[str, object] = {}
-    (one,) = await _open_many(protocol, port, 1)
-    for _ in range(300):
+PROTOCOL = {"openenvs": "openenvs", "openenv": "openenv", "bare": "openenv"}
+
+
+async def latency_1(name: str, n: int) -> tuple[float, float]:
+    (one,) = await _open_many(PROTOCOL[name], PORTS[name], 1)
+    for _ in range(200):
         await one.step()
-    lat = [await one.step() for _ in range(1000 if quick else 3000)]
-    out["p50_ms"], out["p99_ms"] = _pct(lat, 0.5) * 1e3, _pct(lat, 0.99) * 1e3
+    lat = [await one.step() for _ in range(n)]
     await one.close()
-    eight = await _open_many(protocol, port, 8)
-    lat8, secs = await _closed_loop(eight, 2.0 if quick else 5.0)
-    out["steps_per_s_8"] = len(lat8) / secs
-    for s in eight:
-        await s.close()
-    held = 0
-    for level in LEVELS[:2] if quick else LEVELS:
-        try:
-            sessions = await _open_many(protocol, port, level)
-        except Exception as exc:  # noqa: BLE001 - the server refused or broke: the level failed
-            out[f"p99_ms_{level}"] = f"open failed: {type(exc).__name__}"
-            break
-        try:
-            latn, secs = await _closed_loop(sessions, 3.0 if quick else 6.0, warmup=1.0)
-            p99 = _pct(latn, 0.99)
-            out[f"p99_ms_{level}"] = p99 * 1e3
-            out[f"steps_per_s_{level}"] = len(latn) / secs
-        except Exception as exc:  # noqa: BLE001
-            out[f"p99_ms_{level}"] = f"failed: {type(exc).__name__}: {exc}"[:80]
-            p99 = float("inf")
-        finally:
-            await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+    return _pct(lat, 0.5), _pct(lat, 0.99)
+
+
+async def throughput_8(name: str, seconds: float) -> float:
+    eight = await _open_many(PROTOCOL[name], PORTS[name], 8)
+    lat, secs = await _closed_loop(eight, seconds)
+    await asyncio.gather(*(s.close() for s in eight))
+    return len(lat) / secs
+
+
+async def p99_at(name: str, level: int, seconds: float) -> float | str:
+    try:
+        sessions = await _open_many(PROTOCOL[name], PORTS[name], level)
+    except Exception as exc:  # noqa: BLE001 - the server refused or broke: the level failed
+        return f"open failed: {type(exc).__name__}"
+    try:
+        lat, _ = await _closed_loop(sessions, seconds, warmup=1.0)
+        return _pct(lat, 0.99)
+    except Exception as exc:  # noqa: BLE001
+        return f"failed: {type(exc).__name__}"
+    finally:
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
         await asyncio.sleep(1.0)
-        if p99 >= 1.0:
-            break
-        held = level
-    out["max_sessions_p99_under_1s"] = held
+
+
+async def measure_all(names: list[str], quick: bool) -> dict[str, dict[str, object]]:
+    """Interleave the servers round by round and keep each one's best round, so load hits all alike."""
+    out: dict[str, dict[str, object]] = {n: {"p50_ms": 1e9, "p99_ms": 1e9, "steps_per_s_8": 0.0} for n in names}
+    for _ in range(ROUNDS if not quick else 1):
+        for name in names:
+            p50, p99 = await latency_1(name, 1000 if quick else 2000)
+            out[name]["p50_ms"] = min(out[name]["p50_ms"], p50 * 1e3)  # type: ignore[call-overload]
+            out[name]["p99_ms"] = min(out[name]["p99_ms"], p99 * 1e3)  # type: ignore[call-overload]
+            rate = await throughput_8(name, 2.0 if quick else 4.0)
+            out[name]["steps_per_s_8"] = max(out[name]["steps_per_s_8"], rate)  # type: ignore[call-overload]
+    alive = set(names)
+    for name in names:
+        out[name]["max_sessions_p99_under_1s"] = 0
+    for level in LEVELS[:2] if quick else LEVELS:
+        for name in sorted(alive):
+            p99 = await p99_at(name, level, 3.0 if quick else 5.0)
+            out[name][f"p99_ms_{level}"] = p99 * 1e3 if isinstance(p99, float) else p99
+            if isinstance(p99, float) and p99 < 1.0:
+                out[name]["max_sessions_p99_under_1s"] = level
+            else:
+                alive.discard(name)
     return out
 
 
@@ -192,17 +216,19 @@ def main() -> None:
     _raise_nofile()
     if not OPENENV_PY.exists():
         subprocess.run(["bash", str(ROOT / "scripts/setup.d/60-openenv.sh")], check=True)
-    results = {}
-    for name in ("openenvs", "openenv", "bare"):
-        proc = _start(name)
-        try:
-            results[name] = asyncio.run(measure("openenvs" if name == "openenvs" else "openenv", PORTS[name], quick))
-        finally:
+    names = ["openenvs", "openenv", "bare"]
+    procs = [_start(name) for name in names]
+    try:
+        results = asyncio.run(measure_all(names, quick))
+    finally:
+        for proc in procs:
             proc.terminate()
+        for proc in procs:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    for name in names:
         print(name, json.dumps(results[name]), flush=True)
     ours, peer, bare = results["openenvs"], results["openenv"], results["bare"]
     local_us = in_process_step_us()

@@ -108,10 +108,14 @@ def test_idle_disconnect_and_close_all_call_env_close(make_server, tmp_path):
     closed.close()
     with _ws(srv.url) as ws:  # a client that just goes away
         assert _rpc(ws, {"type": "open", "env_id": "test/echo-v1", "kwargs": {"marker": marker}})["type"] == "opened"
+    silent = _ws(srv.url, legacy=True)  # a connection that never opens a session is closed too
     time.sleep(0.5)
     assert closes(marker) == 2
     time.sleep(1.5)
     assert closes(marker) == 3 and srv.health()["sessions"] == 0
+    with pytest.raises(ConnectionClosed) as info:
+        silent.recv(timeout=5)
+    assert info.value.rcvd.code == 4000
 
 
 def test_sigterm_closes_every_session(make_server, tmp_path):

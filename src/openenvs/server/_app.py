@@ -13,6 +13,7 @@ Routes:
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at definition time.
 
+import asyncio
 import hmac
 import json
 import logging
@@ -182,7 +183,14 @@ def create_app(settings: ServerSettings) -> Any:
 
         try:
             while True:
-                message = await ws.receive()
+                if session is None:  # a connection that never opens a session is closed after the idle timeout
+                    try:
+                        message = await asyncio.wait_for(ws.receive(), manager.idle_timeout)
+                    except asyncio.TimeoutError:
+                        await ws.close(code=4000, reason="no session opened within the idle timeout")
+                        return
+                else:
+                    message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
                     break
                 text = message.get("text")

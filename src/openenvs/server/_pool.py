@@ -43,12 +43,10 @@ class RemoteFailure(Exception):
 class Worker:
     """One worker process and the calls in flight on it."""
 
-    def __init__(self, index: int, proc: subprocess.Popen[bytes], reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    def __init__(self, index: int, proc: subprocess.Popen[bytes]) -> None:
         self.index = index
         self.proc = proc
-        self.reader = reader
-        self.writer = writer
+        self.writer: _Channel | None = None
         self.pending: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
         self.deadlines: dict[int, tuple[float, str, float]] = {}  # call id -> (deadline, op, limit)
         self.outbox: list[bytes] = []
@@ -56,7 +54,6 @@ class Worker:
         self.hung: set[str] = set()
         self.tainted_at: float | None = None
         self.dead = False
-        self.task: asyncio.Task[None] | None = None
 
     @property
     def pid(self) -> int:
@@ -117,31 +114,18 @@ class WorkerPool:
             stdin=subprocess.DEVNULL,
         )
         child.close()
-        reader, writer = await asyncio.open_connection(sock=parent, limit=2**26)
-        worker = Worker(next(self._indices), proc, reader, writer)
-        worker.task = asyncio.ensure_future(self._read(worker))
+        worker = Worker(next(self._indices), proc)
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: _Channel(worker, self._lost), sock=parent)
         return worker
-
-    async def _read(self, worker: Worker) -> None:
-        reader = worker.reader
-        try:
-            while True:
-                (size,) = _HEADER.unpack(await reader.readexactly(4))
-                call_id, ok, payload = pickle.loads(await reader.readexactly(size))
-                future = worker.pending.pop(call_id, None)
-                if future is not None and not future.done():
-                    future.set_result((ok, payload))
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
-        finally:
-            self._lost(worker)
 
     def _lost(self, worker: Worker) -> None:
         if worker.dead:
             return
         worker.dead = True
         worker.kill()
-        worker.writer.close()
+        if worker.writer is not None:
+            worker.writer.close()
         error = WorkerLost(f"worker process {worker.pid} exited")
         for future in worker.pending.values():
             if not future.done():
@@ -226,7 +210,7 @@ class WorkerPool:
             self._watchdog.cancel()
         workers = list(self.workers)
         for worker in workers:
-            if not worker.dead:
+            if not worker.dead and worker.writer is not None:
                 worker.writer.close()
         deadline = time.monotonic() + timeout
         for worker in workers:
@@ -237,15 +221,56 @@ class WorkerPool:
                 worker.proc.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 pass
-        for worker in workers:
-            if worker.task is not None:
-                worker.task.cancel()
 
 
 def _flush(worker: Worker) -> None:
-    if worker.outbox and not worker.dead:
+    if worker.outbox and not worker.dead and worker.writer is not None:
         worker.writer.write(b"".join(worker.outbox))
     worker.outbox.clear()
+
+
+class _Channel(asyncio.Protocol):
+    """The server's end of a worker's socket: answers are parsed as they arrive and resolve their calls."""
+
+    def __init__(self, worker: Worker, on_lost: Callable[[Worker], None]) -> None:
+        self.worker = worker
+        self.on_lost = on_lost
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.worker.writer = self
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        pending = self.worker.pending
+        start = 0
+        end = len(buffer)
+        while end - start >= 4:
+            (size,) = _HEADER.unpack_from(buffer, start)
+            if end - start - 4 < size:
+                break
+            call_id, ok, payload = pickle.loads(buffer[start + 4 : start + 4 + size])
+            start += 4 + size
+            future = pending.pop(call_id, None)
+            if future is not None and not future.done():
+                future.set_result((ok, payload))
+        if start:
+            del buffer[:start]
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.on_lost(self.worker)
 
 
 def _expire(future: asyncio.Future[Any], op: str, timeout: float) -> None:
