@@ -5,6 +5,16 @@
 config dataclass are this env's keyword arguments (checked, with a did-you-mean for typos), plus
 ``seed`` and ``size``. Task *i* is item *i* of the dataset built with that seed, so it is the
 same on every machine. The answer goes in ``<answer>...</answer>``, as reasoning-gym's prompts ask.
+
+Reward is the dataset's own `score_answer`, with guards where it pays answers that solve nothing
+(found by the reward-hack probes of `openenvs.testing.check_env`):
+
+- reasoning-gym's default scorer gives ``len(gold) / len(answer)`` to any answer that *contains*
+  the gold answer, so a string of every digit earns 0.1 on any one-digit task; here an answer
+  must equal the gold answer (after stripping whitespace) to score, and exact answers keep 1.0;
+- `GUARDED` lists the datasets whose own scorer pays junk, and what replaces it;
+- an answer longer than `MAX_ANSWER_CHARS` scores 0 without reaching the scorer (a spray of
+  candidates, or a slow path such as a rubiks_cube move repeated millions of times).
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import threading
 import typing
 from collections.abc import Iterator
@@ -28,12 +39,56 @@ from openenvs import ConfigError, EnvConfig, MissingDependency, Score, SingleTur
 from openenvs._shapes import build_config
 from openenvs.verify import extract_answer
 
-__all__ = ["NO_GOLD_ANSWER", "ReasoningGymConfig", "ReasoningGymEnv", "config_model"]
+__all__ = ["GUARDED", "MAX_ANSWER_CHARS", "NO_GOLD_ANSWER", "ReasoningGymConfig", "ReasoningGymEnv", "config_model"]
 
 logger = logging.getLogger(__name__)
 
 NO_GOLD_ANSWER = frozenset({"boxnet", "graph_color", "propositional_logic", "rubiks_cube", "rush_hour"})
 """Datasets whose items carry no single gold answer (a checker scores any valid one): no `oracle`."""
+
+
+MAX_ANSWER_CHARS = 20_000
+"""Longest answer passed to a scorer; longer ones score 0 (no gold answer is near this long)."""
+
+
+def _same_bool(answer: str | None, entry: dict[str, Any]) -> float:
+    """1.0 when the answer names the same truth value as the gold answer ("True"/"False", any case)."""
+    return float(answer is not None and answer.strip().lower() == str(entry["answer"]).strip().lower())
+
+
+def _close_number(answer: str | None, entry: dict[str, Any]) -> float:
+    """1.0 when the answer (a decimal or fraction) is within 1e-4 of the gold probability, else 0."""
+    from fractions import Fraction
+
+    try:
+        got, gold = Fraction((answer or "").replace(",", "").strip()), Fraction(str(entry["answer"]).replace(",", ""))
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+    return float(abs(float(got) - float(gold)) <= 1e-4)
+
+
+def _no_huge_repeats(answer: str | None, entry: dict[str, Any], upstream: Any) -> float:
+    """Reject a move repeated 10 or more times (the scorer expands it into a list first), else score upstream."""
+    if answer is None or re.search(r"\d{2,}", answer):
+        return 0.0
+    return float(upstream(answer, entry))
+
+
+GUARDED: dict[str, tuple[str, Any]] = {
+    "game_of_life_halting": (
+        "upstream compares bool(answer) == bool(gold), true for every non-empty answer",
+        lambda answer, entry, upstream: _same_bool(answer, entry),
+    ),
+    "coin_flip": (
+        "upstream's prefix credit divides by the shorter string, so '0' scores 1.0 against '0.99...'",
+        lambda answer, entry, upstream: _close_number(answer, entry),
+    ),
+    "rubiks_cube": (
+        "upstream expands 'R12345678' into twelve million moves before scoring (minutes per answer)",
+        _no_huge_repeats,
+    ),
+}
+"""Datasets whose own `score_answer` pays junk or can be made to hang: (why, replacement scorer)."""
 
 
 class ReasoningGymConfig(EnvConfig):
@@ -206,8 +261,9 @@ class ReasoningGymEnv(SingleTurnEnv[ReasoningGymConfig]):
     def score(self, text: str, task: Task) -> Score:
         """Score the ``<answer>`` content with the dataset's `score_answer`."""
         extracted = extract_answer(text, "tag")
+        entry = task.metadata["entry"]
         try:
-            value = float(self.dataset.score_answer(extracted, task.metadata["entry"]))
+            value = self._score_answer(extracted, entry)
         except Exception as exc:  # noqa: BLE001 - a scorer crash on odd input is a wrong answer
             logger.debug("score_answer of %s failed: %r", self.config.dataset, exc)
             value = 0.0
@@ -216,8 +272,27 @@ class ReasoningGymEnv(SingleTurnEnv[ReasoningGymConfig]):
             value = max(value, self.config.format_reward)
         return Score(reward=value, correct=value >= 1.0, info={"answer": task.answer, "extracted": extracted})
 
+    def _score_answer(self, answer: str | None, entry: dict[str, Any]) -> float:
+        """The dataset's `score_answer`, behind the guards listed in the module docstring."""
+        if answer is not None and len(answer) > MAX_ANSWER_CHARS:
+            return 0.0
+        upstream = self.dataset.score_answer
+        guard = GUARDED.get(self.config.dataset)
+        if guard is not None:
+            return float(guard[1](answer, entry, upstream))
+        if _uses_default_scorer(self.dataset):
+            return float(answer is not None and answer.strip() == str(entry["answer"]).strip())
+        return float(upstream(answer, entry))
+
     def oracle(self) -> str | None:
         """Return the gold answer of the current item in ``<answer>`` tags (None before reset)."""
         if self.task is None or self.task.answer is None:
             return None
         return f"<answer>{self.task.answer}</answer>"
+
+
+def _uses_default_scorer(dataset: Any) -> bool:
+    """Whether the dataset keeps reasoning-gym's base `score_answer` (substring credit)."""
+    from reasoning_gym.dataset import ProceduralDataset
+
+    return getattr(type(dataset), "score_answer", None) is ProceduralDataset.score_answer

@@ -2,7 +2,10 @@ r"""The shared base of single-turn math environments: answer in a box, reward fo
 
 Reward of one answer (always inside ``[0, 1]``, the range every math manifest declares):
 
-- ``1.0`` when the extracted answer equals the gold answer (`math_equal`);
+- ``1.0`` when the extracted answer equals the gold answer (`math_equal`); when the gold answer is a
+  plain number and ``answer_form`` is ``"value"`` (the default), the answer must state a number too
+  (units, ``$`` and ``x =`` allowed), so restating the question (``0 + 8``, ``\binom{6}{2}``) or
+  leaving arithmetic undone (``2^{10}``) earns nothing;
 - ``format_reward`` when an answer was found in the expected style but is wrong;
 - ``0.0`` when no answer was found;
 
@@ -13,7 +16,7 @@ runs past ``length_budget`` characters, as a fraction of the budget (capped at 1
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -21,6 +24,7 @@ from ._env import action_text
 from ._shapes import EnvConfig, Score, SingleTurnEnv, Task
 from ._types import Action, Message, Observation, StepResult
 from .verify._extract import AnswerStyle, extract_answer
+from .verify._fast import is_literal, literal_value, num_equal, parse_number
 from .verify._math import math_equal
 
 __all__ = ["MathConfig", "MathEnv"]
@@ -33,6 +37,12 @@ class MathConfig(EnvConfig):
         default="boxed",
         description="Where the answer must be: 'boxed' (\\boxed{}), 'tag' (<answer>), 'gsm8k' (####), "
         "'phrase', 'last_number' or 'auto' (first found, in that order). Keep 'boxed' for RL.",
+    )
+    answer_form: Literal["value", "expression"] = Field(
+        default="value",
+        description="'value': when the gold answer is a plain number, the answer must state a number (the "
+        "question's own expression, or arithmetic left undone like 2^{10}, is wrong). 'expression': any "
+        "mathematically equal answer counts. Keep 'value' for RL: a policy otherwise learns to copy the question.",
     )
     format_reward: float = Field(
         default=0.0, ge=0.0, lt=1.0, description="Reward for a wrong answer given in `answer_style`; 0 disables it."
@@ -94,7 +104,7 @@ class MathEnv(SingleTurnEnv[MathConfig]):
         config = self.config
         extracted = extract_answer(text, config.answer_style)
         gold = str(task.answer)
-        correct = extracted is not None and math_equal(extracted, gold, timeout=config.verify_timeout)
+        correct = extracted is not None and _equal(extracted, gold, config)
         reward = 1.0 if correct else (config.format_reward if extracted is not None else 0.0)
         if config.length_penalty and len(text) > config.length_budget:
             overflow = min(1.0, (len(text) - config.length_budget) / config.length_budget)
@@ -113,6 +123,14 @@ class MathEnv(SingleTurnEnv[MathConfig]):
         if self.task is None:
             return None
         return format_answer(str(self.task.answer), self.config.answer_style)
+
+
+def _equal(extracted: str, gold: str, config: MathConfig) -> bool:
+    """`math_equal`, except that a plain-number gold answer needs a stated number when answer_form is 'value'."""
+    if config.answer_form == "value" and is_literal(gold):
+        stated, expected = literal_value(extracted), parse_number(gold)
+        return stated is not None and expected is not None and num_equal(stated, expected)
+    return math_equal(extracted, gold, timeout=config.verify_timeout)
 
 
 def format_answer(answer: str, style: AnswerStyle) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from functools import cache
 from importlib import metadata
@@ -142,6 +143,14 @@ class EnvSpec(BaseModel):
     )
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Default keyword arguments for the env.")
     max_turns: int | None = Field(default=None, ge=1, description="Episode is truncated after this many steps.")
+    chance_reward: float = Field(
+        default=0.0,
+        description="Mean episode reward of play that knows nothing about the task, under the default kwargs: "
+        "0 for open answers, 1/k for a k-way choice, a game's expected payoff under random play. Format "
+        "shaping (a config's `format_reward`) is not chance and is not included. The reward-hack probes of "
+        "`openenvs.testing.check_env` must stay at or below it plus a margin; declare a measured value with "
+        "the reason when an upstream scorer pays for junk.",
+    )
     deprecated_by: str | None = Field(default=None, description="Id of the replacement when this version is retired.")
 
     @field_validator("id")
@@ -171,6 +180,11 @@ class EnvSpec(BaseModel):
         low, high = self.reward_range
         if low > high:
             raise ValueError(f"reward_range {self.reward_range} has low > high; write it as (low, high)")
+        if not math.isfinite(self.chance_reward):
+            raise ValueError(
+                f"chance_reward {self.chance_reward} is not finite; give the mean episode reward of play "
+                "that knows nothing about the task"
+            )
         return self
 
     @property
@@ -205,11 +219,11 @@ class EnvSpec(BaseModel):
     def fingerprint(self) -> str:
         """SHA-256 (hex, 16 chars) of everything that decides behaviour.
 
-        Covers the manifest (minus prose), the kwargs, the dataset hash, the verifier and the
-        versions of openenvs and of the distributions in `packages`. Stable across processes and
-        machines: it hashes canonical JSON, never `hash()` or paths.
+        Covers the manifest (minus prose and the declared `chance_reward`), the kwargs, the dataset
+        hash, the verifier and the versions of openenvs and of the distributions in `packages`. Stable
+        across processes and machines: it hashes canonical JSON, never `hash()` or paths.
         """
-        payload = self.model_dump(mode="json", exclude={"description", "tags", "sources"})
+        payload = self.model_dump(mode="json", exclude={"description", "tags", "sources", "chance_reward"})
         payload["versions"] = {d: package_version(d) for d in ["openenvs", *sorted(self.packages)]}
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

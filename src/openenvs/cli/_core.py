@@ -99,10 +99,11 @@ def check_cmd(
     all_envs: bool = typer.Option(False, "--all", help="Check every registered environment."),
     namespace: str | None = typer.Option(None, "--namespace", "-n", help="With --all: only this namespace."),
     cross_process: bool = typer.Option(True, help="Also replay each episode in a fresh process."),
+    hacks: bool = typer.Option(True, help="Also play the reward-hack probes (32 seeds each)."),
 ) -> None:
     """Run the conformance checks (openenvs.testing.check_env) on environments."""
     from .._api import list_envs
-    from ..testing import check_env
+    from ..testing import check_env, check_reward_hacks
 
     ids = list(env_ids or [])
     if all_envs:
@@ -113,12 +114,20 @@ def check_cmd(
     failed = 0
     for env_id in ids:
         try:
-            check_env(env_id, cross_process=cross_process)
+            check_env(env_id, cross_process=cross_process, hacks=False)
+            probes = check_reward_hacks(env_id) if hacks else []
         except Exception as exc:  # report every env, then fail
             failed += 1
             console.print(f"[red]✗[/] {env_id}: {type(exc).__name__}: {exc}")
         else:
-            console.print(f"[green]✓[/] {env_id}")
+            worst = max(probes, key=lambda r: r.mean - r.baseline, default=None)
+            note = (
+                f" ({len(probes)} hack probes; highest `{worst.probe}` {worst.mean:.3f}, "
+                f"allowed {worst.baseline:.3f} + {worst.margin:.3f})"
+                if worst
+                else ""
+            )
+            console.print(f"[green]✓[/] {env_id}{note}")
     console.print(f"{len(ids) - failed}/{len(ids)} passed")
     if failed:
         raise typer.Exit(1)

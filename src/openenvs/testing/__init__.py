@@ -1,4 +1,4 @@
-"""Conformance kit: `check_env` and the small checks it is made of."""
+"""Conformance kit: `check_env`, the small checks it is made of, and the reward-hack probes."""
 
 from __future__ import annotations
 
@@ -18,8 +18,17 @@ from ._check import (
     check_step_before_reset,
     play_oracle,
 )
+from ._probes import (
+    PROBES,
+    Probe,
+    ProbeContext,
+    ProbeResult,
+    check_reward_hacks,
+    play_probe,
+)
 
 __all__ = [
+    "PROBES",
     "ConformanceError",
     "ConformanceWarning",
     "check_async_agrees",
@@ -30,8 +39,13 @@ __all__ = [
     "check_episode_ends",
     "check_oracle",
     "check_reset",
+    "check_reward_hacks",
     "check_spec",
     "check_step",
     "check_step_before_reset",
+    "Probe",
+    "ProbeContext",
+    "ProbeResult",
     "play_oracle",
+    "play_probe",
 ]

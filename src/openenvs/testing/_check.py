@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._env import Env
@@ -343,12 +343,21 @@ def check_cross_process(env_id: str, kwargs: dict[str, Any], seed: int = 5) -> N
         )
 
 
-def check_env(env_or_id: Env | str, *, kwargs: dict[str, Any] | None = None, cross_process: bool = True) -> None:
+def check_env(
+    env_or_id: Env | str,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    cross_process: bool = True,
+    hacks: bool = True,
+    hack_seeds: Iterable[int] = range(32),
+) -> None:
     """Run every conformance check on an env instance or a registered id; raise `ConformanceError` on the first failure.
 
     Given an id, fresh instances are made with `openenvs.make(id, **kwargs)` and the cross-process
     determinism check runs too. Given an instance, its class is re-instantiated for the checks that
     need fresh instances (it must be constructible from its `spec` kwargs, or with no arguments).
+    With `hacks`, the reward-hack probes (`check_reward_hacks`) play every seed of `hack_seeds`
+    on one fresh instance: none may earn more than the manifest's `chance_reward` plus a margin.
 
     Example:
         >>> from openenvs.testing import check_env
@@ -390,3 +399,7 @@ def check_env(env_or_id: Env | str, *, kwargs: dict[str, Any] | None = None, cro
     check_close(maker)
     if cross_process and isinstance(env_or_id, str):
         check_cross_process(env_or_id, kwargs)
+    if hacks:
+        from ._probes import check_reward_hacks
+
+        check_reward_hacks(maker, seeds=hack_seeds)

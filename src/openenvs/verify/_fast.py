@@ -14,12 +14,13 @@ verdict: exact values compare exactly; when a decimal is involved both sides are
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-__all__ = ["Num", "fast_equal", "parse_number", "parse_structure"]
+__all__ = ["Num", "fast_equal", "is_literal", "literal_value", "parse_number", "parse_structure"]
 
 _MAX_LEN = 200
 _MAX_EXPONENT = 64
@@ -354,3 +355,79 @@ def num_equal(a: Num, b: Num) -> bool:
         raw_b = b.percent if b.percent is not None else b.value
         return raw_a == raw_b
     return False
+
+
+# --------------------------------------------------------------------------- answers that must be values
+
+_PLAIN = re.compile(
+    r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?$"  # 12, -1,234.5, 12.5%
+    r"|^[-+]?\.\d+%?$"  # .5
+    r"|^[-+]?\d+/\d+$"  # 3/4
+    r"|^[-+]?\\frac(?:\{[-+]?\d+\}\{[-+]?\d+\}|\d\d)$"  # \frac{3}{4}, \frac34
+)
+_SCIENTIFIC = re.compile(
+    r"^([-+]?\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|\*|x)\s*10\^\{?([-+]?\d{1,3})\}?$|^([-+]?\d+(?:\.\d+)?)e([-+]?\d{1,3})$"
+)
+_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}(?:\s*\^\s*\{?\d\}?)?")
+_DECORATIONS = re.compile(
+    r"\\[$%]?(?=\d)|\\\$|\$|\^\s*\{?\s*\\circ\s*\}?|°|\\[,;:! ]|~|\\quad|\\qquad|\\displaystyle|\\left|\\right"
+)
+_LEAD = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?\w+\}?)?\s*(?:=|\\equiv)\s*)+")
+_MODULUS = re.compile(r"\s*(?:\\pmod\s*\{[^{}]*\}|\(\s*\\(?:bmod|mod)\s*[^()]*\)|\\bmod\s*\d+)\s*$")
+_TWO_NUMBERS = re.compile(r"[\d}.]\s+[-+\d\\{.]")
+_WORDS = re.compile(r"(?<![\\\w])[A-Za-z][A-Za-z.]*(?:\s+[A-Za-z][A-Za-z.]*)*")
+
+
+def literal_value(answer: str) -> Num | None:
+    r"""The number an answer states outright, ignoring units, words and markup; None if it computes one.
+
+    A stated value is an integer, decimal, percentage, ``a/b``, ``\frac{a}{b}`` or scientific
+    notation (a fraction in lowest terms), with optional ``$``, units (``\text{ cm}^2``, ``dollars``), degrees, an assignment
+    (``x = 5``, ``x \equiv 5 \pmod{7}``) or a trailing period. Anything that still has arithmetic
+    to do (``0 + 8``, ``2^{10}``, ``\binom{6}{2}``, ``\frac{1}{8} + \frac{6}{8}``, ``16/2``) or
+    more than one number is not a stated value.
+
+    Example:
+        >>> literal_value(r"\$1,234.50").value
+        Fraction(2469, 2)
+        >>> literal_value(r"x = \frac{3}{4} \text{ cm}^2").value
+        Fraction(3, 4)
+        >>> literal_value(r"\frac{1}{8} + \frac{6}{8}") is None
+        True
+    """
+    if len(answer) > _MAX_LEN:
+        return None
+    text = _normalize(answer)
+    text = _WRAPPERS.sub(lambda m: m.group(1) if _PLAIN.match(m.group(1).strip()) else " ", text)
+    text = _DECORATIONS.sub(" ", text)
+    text = _MODULUS.sub("", text)
+    text = _LEAD.sub("", text)
+    text = _WORDS.sub(" ", text)
+    text = text.strip().rstrip(".").strip()
+    text = re.sub(r"\s+(?=%)", "", text)
+    while len(text) >= 2 and (text[0], text[-1]) in (("{", "}"), ("(", ")")):
+        text = text[1:-1].strip()
+    if _TWO_NUMBERS.search(text):
+        return None  # `8 9`, what was `8 or 9` once words are gone: more than one number
+    sci = _SCIENTIFIC.match(text)
+    if sci:
+        mantissa, exponent = (sci.group(1), sci.group(2)) if sci.group(1) else (sci.group(3), sci.group(4))
+        value = Fraction(mantissa) * Fraction(10) ** int(exponent)
+        return Num(value, "float" if "." in mantissa or int(exponent) < 0 else "int")
+    if not _PLAIN.match(text.replace(" ", "") if "," not in text else text):
+        return None
+    parts = [int(d) for d in re.findall(r"\d+", text)] if "/" in text or "frac" in text else []
+    if len(parts) == 2 and (parts[1] < 2 or math.gcd(*parts) != 1):
+        return None  # `16/2`, `\frac{14}{16}`, `\frac{3}{1}`: a division left undone
+    return parse_number(text.replace(" ", ""))
+
+
+def is_literal(answer: str) -> bool:
+    r"""Whether a gold answer is a plain number (``12``, ``-0.5``, ``3/4``, ``\frac{3}{4}``, ``12\%``).
+
+    Example:
+        >>> is_literal(r"-\frac{3}{4}"), is_literal(r"\sqrt{2}")
+        (True, False)
+    """
+    text = _normalize(answer)
+    return len(text) <= _MAX_LEN and bool(_PLAIN.match(text.replace(" ", ""))) and parse_number(text) is not None
