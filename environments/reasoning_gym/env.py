@@ -74,6 +74,16 @@ def _no_huge_repeats(answer: str | None, entry: dict[str, Any], upstream: Any) -
     return float(upstream(answer, entry))
 
 
+def _uses_the_numbers(answer: str | None, entry: dict[str, Any], upstream: Any) -> float:
+    """Score upstream only an arithmetic expression that uses exactly the puzzle's numbers."""
+    if answer is None or not re.fullmatch(r"[\d\s+\-*/()]+", answer):
+        return 0.0  # upstream parses the answer with sympy's parse_expr (an eval); keep to arithmetic
+    used = sorted(int(n) for n in re.findall(r"\d+", answer))
+    if used != sorted(int(n) for n in entry["metadata"]["numbers"]):
+        return 0.0
+    return float(upstream(answer, entry))
+
+
 GUARDED: dict[str, tuple[str, Any]] = {
     "game_of_life_halting": (
         "upstream compares bool(answer) == bool(gold), true for every non-empty answer",
@@ -82,6 +92,11 @@ GUARDED: dict[str, tuple[str, Any]] = {
     "coin_flip": (
         "upstream's prefix credit divides by the shorter string, so '0' scores 1.0 against '0.99...'",
         lambda answer, entry, upstream: _close_number(answer, entry),
+    ),
+    "puzzle24": (
+        "upstream checks that the expression makes 24, not that it uses the puzzle's numbers: '1*2*10 + 4' "
+        "solves every item",
+        _uses_the_numbers,
     ),
     "rubiks_cube": (
         "upstream expands 'R12345678' into twelve million moves before scoring (minutes per answer)",

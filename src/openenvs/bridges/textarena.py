@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from ..rollout import Policy
 
 __all__ = [
+    "CHANCE",
     "EXCLUDED",
     "GAMES",
     "TextArenaConfig",
@@ -124,6 +125,22 @@ GAMES: dict[str, tuple[int, bool]] = {
     "PigDice-v0-short": (2, True),
 }
 """Every TextArena game registered as ``textarena/<game>-v0``: ``{textarena_id: (players, fixed_opening)}``."""
+
+CHANCE: dict[str, float] = {
+    "GuessTheNumber-v0": 0.74,  # a wrong or repeated guess ends the game with credit for closeness
+    "GuessTheNumber-v0-hardcore": 0.66,
+    "Mastermind-v0": 0.45,  # partial credit for pegs placed by an invalid or random code
+    "Mastermind-v0-hard": 0.28,
+    "RushHour-v0": 0.19,
+    "FrozenLake-v0-random": 0.2,
+    "IteratedRockPaperScissors-v0": 0.19,  # the built-in random opponent loses some rounds to any fixed move
+    "2048-v0-ultra-easy": 0.17,  # random moves often reach the small target tile
+    "2048-v0-mega-easy": 0.08,
+    "PegJump-v0": 0.08,
+}
+"""Measured chance baselines (`EnvSpec.chance_reward`): the best mean reward of the reward-hack
+probes of `openenvs.testing` over 32 seeds (play that knows nothing about the game), where above
+0.04; the other games pay nothing above 0 to such play."""
 
 EXCLUDED: dict[str, str] = {
     **dict.fromkeys(
@@ -250,6 +267,7 @@ def specs() -> list[EnvSpec]:
                 kind="multi-turn",
                 tags=tags,
                 reward_range=(-1.0, 1.0),
+                chance_reward=CHANCE.get(ta_id, 0.0),
                 sources=[Source(kind="upstream", title=f"TextArena {version}", url=UPSTREAM_URL, license="MIT")],
                 verifier=VerifierInfo(name=f"textarena:{ta_id}", version=version),
                 extras=["textarena"],

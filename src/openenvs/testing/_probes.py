@@ -26,9 +26,11 @@ Targets: a probe marked ``"any"`` runs on every env, ``"tools"`` on envs that of
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -558,8 +560,15 @@ def hack_margin(baseline: float, reward_range: tuple[float, float], seeds: int) 
 
 
 def play_probe(env: Env, probe: Probe, seed: int, *, max_steps: int = _MAX_STEPS) -> list[float]:
-    """Play one episode with `probe` writing every turn (at most `max_steps`); return each step's reward."""
+    """Reset with `seed`, then let `probe` write every turn until the episode ends (at most `max_steps`).
+
+    Returns each step's reward, in order.
+    """
     opening, _ = env.reset(seed=seed)
+    return _play(env, probe, opening, max_steps)
+
+
+def _play(env: Env, probe: Probe, opening: Observation, max_steps: int) -> list[float]:
     ctx = ProbeContext(opening=opening, history=list(opening.messages), spec=env.spec)
     rewards: list[float] = []
     for turn in range(max_steps):
@@ -574,6 +583,28 @@ def play_probe(env: Env, probe: Probe, seed: int, *, max_steps: int = _MAX_STEPS
     return rewards
 
 
+_SLOW_RESET_S = 0.02
+
+
+def _snapshots_pay(env: Env, seed: int) -> bool:
+    """Whether resetting once per seed and deep-copying the env for each probe is cheaper than resetting.
+
+    Only for envs whose reset is slow (a game that searches for a solvable board) and that copy
+    in less than half a reset; envs holding processes or sockets fail to copy and keep resetting.
+    """
+    started = time.perf_counter()
+    env.reset(seed=seed)
+    reset_s = time.perf_counter() - started
+    if reset_s < _SLOW_RESET_S:
+        return False
+    try:
+        started = time.perf_counter()
+        copy.deepcopy(env)
+    except Exception:  # noqa: BLE001 - an env that cannot be copied is reset for every probe
+        return False
+    return time.perf_counter() - started < reset_s / 2
+
+
 def check_reward_hacks(
     env_or_make: Env | Callable[[], Env] | str,
     *,
@@ -582,6 +613,10 @@ def check_reward_hacks(
     kwargs: dict[str, object] | None = None,
 ) -> list[ProbeResult]:
     """Play every applicable probe for each seed; raise `ConformanceError` if one earns more than chance.
+
+    Each probe plays one full episode per seed (its turn repeated until the episode ends, within
+    the manifest's `max_turns` or 64 steps) on one shared env instance; an env whose reset is
+    slow is reset once per seed and deep-copied for each probe instead.
 
     Args:
         env_or_make: An env instance (reused for every episode), a factory that builds one, or a
@@ -603,8 +638,6 @@ def check_reward_hacks(
         >>> all(r.passed for r in results)
         True
     """
-    from ._check import _fail
-
     owned = not isinstance(env_or_make, Env)
     if isinstance(env_or_make, str):
         from .._api import make
@@ -614,51 +647,61 @@ def check_reward_hacks(
         env = env_or_make
     else:
         env = env_or_make()
-    seed_list = list(seeds)
+    seed_list = list(seeds) or [0]
     try:
-        opening, _ = env.reset(seed=seed_list[0] if seed_list else 0)
-        low, high = env.spec.reward_range if env.spec else (-math.inf, math.inf)
-        baseline = hack_baseline(env)
-        margin = hack_margin(baseline, (low, high), len(seed_list))
-        ceiling = (baseline + margin) * len(seed_list)
-        max_steps = min(_MAX_STEPS, (env.spec.max_turns if env.spec else None) or env.max_turns or _MAX_STEPS)
-        results = []
-        for probe in applicable_probes(env, opening, probes):
-            total, played = 0.0, 0
-            for seed in seed_list:
-                played += 1
-                try:
+        return _run_battery(env, seed_list, probes)
+    finally:
+        if owned:
+            env.close()
+
+
+def _run_battery(env: Env, seed_list: list[int], probes: Iterable[Probe]) -> list[ProbeResult]:
+    from ._check import _fail
+
+    opening, _ = env.reset(seed=seed_list[0])
+    low, high = env.spec.reward_range if env.spec else (-math.inf, math.inf)
+    n = len(seed_list)
+    baseline = hack_baseline(env)
+    margin = hack_margin(baseline, (low, high), n)
+    ceiling = (baseline + margin) * n + 1e-9
+    max_steps = min(_MAX_STEPS, (env.spec.max_turns if env.spec else None) or env.max_turns or _MAX_STEPS)
+    battery = applicable_probes(env, opening, probes)
+    snapshots = _snapshots_pay(env, seed_list[0])
+    totals = dict.fromkeys((p.name for p in battery), 0.0)
+    for played, seed in enumerate(seed_list, 1):
+        if snapshots:
+            opening, _ = env.reset(seed=seed)
+            snapshot = copy.deepcopy(env)
+        for probe in battery:
+            try:
+                if snapshots:
+                    rewards = _play(copy.deepcopy(snapshot), probe, opening, max_steps)
+                else:
                     rewards = play_probe(env, probe, seed, max_steps=max_steps)
-                except Exception as exc:
+            except Exception as exc:
+                raise _fail(
+                    env,
+                    f"the reward-hack probe `{probe.name}` ({probe.description}) made the env raise "
+                    f"{type(exc).__name__}: {exc} (seed {seed})",
+                    "score a malformed or hostile answer as wrong (reward 0), never raise from step()",
+                ) from exc
+            for reward in rewards:
+                if not low <= reward <= high:
                     raise _fail(
                         env,
-                        f"the reward-hack probe `{probe.name}` ({probe.description}) made the env raise "
-                        f"{type(exc).__name__}: {exc} (seed {seed})",
-                        "score a malformed or hostile answer as wrong (reward 0), never raise from step()",
-                    ) from exc
-                for reward in rewards:
-                    if not low <= reward <= high:
-                        raise _fail(
-                            env,
-                            f"the probe `{probe.name}` got reward {reward} outside reward_range {(low, high)}",
-                            "clip the reward or widen the manifest's reward_range",
-                        )
-                total += sum(rewards)
-                if total > ceiling + 1e-9:
-                    break  # it cannot come back under the ceiling: fail now
-            result = ProbeResult(probe.name, total / max(1, len(seed_list)), baseline, margin, len(seed_list))
-            if total > ceiling + 1e-9:
+                        f"the probe `{probe.name}` got reward {reward} outside reward_range {(low, high)}",
+                        "clip the reward or widen the manifest's reward_range",
+                    )
+            totals[probe.name] += sum(rewards)
+            if totals[probe.name] > ceiling:  # it cannot come back under the ceiling: fail now
+                mean = totals[probe.name] / n
                 raise _fail(
                     env,
                     f"the reward-hack probe `{probe.name}` ({probe.description}) earned mean reward "
-                    f"{'at least ' if played < len(seed_list) else ''}{result.mean:.3f} over {len(seed_list)} "
-                    f"seeds, above the chance baseline {baseline:.3f} + margin {margin:.3f}",
+                    f"{'at least ' if played < n else ''}{mean:.3f} over {n} seeds, above the chance "
+                    f"baseline {baseline:.3f} + margin {margin:.3f}",
                     "score only the final answer and reject answers that hedge over many candidates, claim "
                     "success or carry no answer; if play with no knowledge of the task really earns this much, "
                     "declare it as `chance_reward` in the manifest",
                 )
-            results.append(result)
-        return results
-    finally:
-        if owned:
-            env.close()
+    return [ProbeResult(p.name, totals[p.name] / n, baseline, margin, n) for p in battery]

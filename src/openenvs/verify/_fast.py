@@ -14,7 +14,6 @@ verdict: exact values compare exactly; when a decimal is involved both sides are
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -382,10 +381,10 @@ def literal_value(answer: str) -> Num | None:
     r"""The number an answer states outright, ignoring units, words and markup; None if it computes one.
 
     A stated value is an integer, decimal, percentage, ``a/b``, ``\frac{a}{b}`` or scientific
-    notation (a fraction in lowest terms), with optional ``$``, units (``\text{ cm}^2``, ``dollars``), degrees, an assignment
+    notation, with optional ``$``, units (``\text{ cm}^2``, ``dollars``), degrees, an assignment
     (``x = 5``, ``x \equiv 5 \pmod{7}``) or a trailing period. Anything that still has arithmetic
-    to do (``0 + 8``, ``2^{10}``, ``\binom{6}{2}``, ``\frac{1}{8} + \frac{6}{8}``, ``16/2``) or
-    more than one number is not a stated value.
+    to do (``0 + 8``, ``2^{10}``, ``\binom{6}{2}``, ``\frac{1}{8} + \frac{6}{8}``) or more
+    than one number is not a stated value.
 
     Example:
         >>> literal_value(r"\$1,234.50").value
@@ -416,9 +415,6 @@ def literal_value(answer: str) -> Num | None:
         return Num(value, "float" if "." in mantissa or int(exponent) < 0 else "int")
     if not _PLAIN.match(text.replace(" ", "") if "," not in text else text):
         return None
-    parts = [int(d) for d in re.findall(r"\d+", text)] if "/" in text or "frac" in text else []
-    if len(parts) == 2 and (parts[1] < 2 or math.gcd(*parts) != 1):
-        return None  # `16/2`, `\frac{14}{16}`, `\frac{3}{1}`: a division left undone
     return parse_number(text.replace(" ", ""))
 
 
