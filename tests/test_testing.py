@@ -102,7 +102,7 @@ def test_env_written_like_the_design_example_passes_and_gets_default_info():
     check_env(DesignEcho(), hacks=False)
     # its reward is `word in text`: the task is to repeat the prompt, so the probes that send text
     # back (or spray every number) earn reward, as they would on any substring-matching scorer
-    with pytest.raises(ConformanceError, match="reward-hack probe `many_boxes`"):
+    with pytest.raises(ConformanceError, match="reward-hack probe `(many_boxes|repeat_question)`"):
         check_env(DesignEcho())
     env = DesignEcho()
     env.reset(seed=0)

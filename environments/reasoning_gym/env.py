@@ -75,12 +75,15 @@ def _no_huge_repeats(answer: str | None, entry: dict[str, Any], upstream: Any) -
 
 
 def _uses_the_numbers(answer: str | None, entry: dict[str, Any], upstream: Any) -> float:
-    """Score upstream only an arithmetic expression that uses exactly the puzzle's numbers."""
+    """Score upstream only an arithmetic expression that uses exactly the puzzle's numbers.
+
+    Any other answer gets what upstream gives no answer (its 0.01 floor).
+    """
     if answer is None or not re.fullmatch(r"[\d\s+\-*/()]+", answer):
-        return 0.0  # upstream parses the answer with sympy's parse_expr (an eval); keep to arithmetic
+        return float(upstream(None, entry))  # upstream evals the answer with sympy: keep to arithmetic
     used = sorted(int(n) for n in re.findall(r"\d+", answer))
     if used != sorted(int(n) for n in entry["metadata"]["numbers"]):
-        return 0.0
+        return float(upstream(None, entry))
     return float(upstream(answer, entry))
 
 

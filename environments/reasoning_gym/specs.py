@@ -24,7 +24,7 @@ EXCLUDED = {
 CHANCE: dict[str, float] = {
     "acre": 0.49,  # a constant 'off' scores this
     "aiw": 0.27,  # a constant '7' scores this
-    "arc_agi": 0.05,  # upstream scorer pays the `constant_zero` probe
+    "arc_agi": 0.05,  # a constant '0' scores this (partial credit or a common answer)
     "binary_alternation": 0.25,  # a constant '4' scores this
     "calendar_arithmetic": 0.14,  # a constant 'Thursday' scores this
     "circuit_logic": 0.63,  # a constant '0' scores this
@@ -42,7 +42,8 @@ CHANCE: dict[str, float] = {
     "isomorphic_strings": 0.52,  # a constant 'False' scores this
     "knight_swap": 0.24,  # a constant 'No' scores this
     "knights_knaves": 0.06,  # upstream scorer pays the `question_words` probe
-    "largest_island": 0.19,  # upstream scorer pays the `constant_zero` probe
+    "largest_island": 0.19,  # a constant '0' scores this (partial credit or a common answer)
+    "lcm": 0.07,  # some items ask for the lcm of a number and itself, which the question states
     "letter_counting": 0.33,  # a constant '2' scores this
     "list_functions": 0.15,  # a constant '[1]' scores this
     "mahjong_puzzle": 0.41,  # a constant 'Pass' scores this
@@ -50,11 +51,11 @@ CHANCE: dict[str, float] = {
     "maze": 0.29,  # a constant '5' scores this
     "number_sequence": 0.18,  # a constant '-1' scores this
     "palindrome_generation": 0.05,  # upstream scorer pays the `text_any` probe
-    "polynomial_equations": 0.37,  # upstream scorer pays the `constant_zero` probe
+    "polynomial_equations": 0.37,  # a constant '0' scores this (partial credit or a common answer)
     "power_function": 0.11,  # a constant '1' scores this
     "propositional_logic": 0.1,  # a constant '0' scores this
     "ransom_note": 0.68,  # a constant 'False' scores this
-    "rearc": 0.07,  # upstream scorer pays the `constant_zero` probe
+    "rearc": 0.07,  # a constant '0' scores this (partial credit or a common answer)
     "rectangle_count": 0.39,  # upstream scorer pays the `question_numbers` probe
     "rotten_oranges": 0.35,  # a constant '-1' scores this
     "self_reference": 0.38,  # a constant '2' scores this
@@ -62,7 +63,7 @@ CHANCE: dict[str, float] = {
     "shortest_path": 0.4,  # a constant 'infeasible' scores this
     "spell_backward": 0.06,  # upstream scorer pays the `null_values` probe
     "syllogism": 0.65,  # a constant 'Yes' scores this
-    "time_intervals": 0.06,  # upstream scorer pays the `constant_zero` probe
+    "time_intervals": 0.06,  # a constant '0' scores this (partial credit or a common answer)
     "tower_of_hanoi": 0.07,  # the most common gold answer scores this
     "tsumego": 0.11,  # a constant 'E5' scores this
     "zebra_puzzles": 0.35,  # a constant 'alice' scores this
