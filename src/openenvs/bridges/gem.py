@@ -52,10 +52,30 @@ from .._types import Action, Message, Observation, StepResult
 from . import _rng
 from ._chat import user_observation
 
-__all__ = ["EXCLUDED", "GAMES", "GemConfig", "GemEnv", "env_id", "specs"]
+__all__ = ["CHANCE", "EXCLUDED", "GAMES", "GemConfig", "GemEnv", "env_id", "specs"]
 
 UPSTREAM_URL = "https://github.com/axon-rl/gem"
 SUCCESS_REWARD = 1.0  # GEM's LanguageGameReward.success_reward
+
+CHANCE: dict[str, float] = {
+    "gem/2048-easy-v0": 0.21,
+    "gem/2048-extreme-hard-v0": 0.11,
+    "gem/2048-hard-v0": 0.13,
+    "gem/2048-random-v0": 0.31,
+    "gem/guess-the-number-easy-v0": 0.72,
+    "gem/guess-the-number-hard-v0": 0.64,
+    "gem/guess-the-number-random-v0": 0.67,
+    "gem/mastermind-easy-v0": 0.21,
+    "gem/mastermind-hard-v0": 0.15,
+    "gem/mastermind-random-v0": 0.24,
+    "gem/tower-of-hanoi-easy-v0": 0.34,
+    "gem/tower-of-hanoi-hard-v0": 0.2,
+    "gem/tower-of-hanoi-random-v0": 0.27,
+}
+"""Measured chance baselines (`EnvSpec.chance_reward`, keyed by openenvs id): the best mean episode
+reward of the reward-hack probes of `openenvs.testing` over seeds 0-31. GEM's rewards are dense (a
+share of Mastermind pegs, closeness in GuessTheNumber, moves of a Hanoi tower made by any legal
+move), so play that knows nothing about the game earns this much; the other games earn nothing."""
 
 GAMES: dict[str, str] = {
     "game:GuessTheNumber-v0-easy": "Guess a number in 1-10 from higher/lower hints (4 turns)",
@@ -132,6 +152,7 @@ def specs() -> list[EnvSpec]:
                 kind="multi-turn",
                 tags=tags,
                 reward_range=(-1.0, 1.0),
+                chance_reward=CHANCE.get(env_id(gem_id), 0.0),
                 sources=[Source(kind="upstream", title=f"GEM {version}", url=UPSTREAM_URL, license="Apache-2.0")],
                 verifier=VerifierInfo(name=f"gem:{gem_id}", version=version),
                 packages=["gem-llm"],

@@ -80,6 +80,7 @@ def specs() -> list[EnvSpec]:
             kind="multi-turn",
             tags=["openenv", "demo", "fixed-opening"],
             reward_range=(0.0, 1.0),
+            chance_reward=4.0,  # a demo that pays reply length: any 10-character reply tops each of its 4 turns
             sources=[Source(kind="upstream", title=f"OpenEnv {version}", url=UPSTREAM_URL, license="BSD-3-Clause")],
             verifier=VerifierInfo(name="openenv:echo", version=version),
             extras=["openenv"],
