@@ -282,3 +282,21 @@ def test_nothing_left_after_many_runs(box: Sandbox) -> None:
     _assert_clean(box)
     new = {e for e in set(os.listdir("/tmp")) - host_tmp_before if e.startswith("openenvs-sandbox")}
     assert not new, f"left in host /tmp: {new}"
+
+
+def test_a_session_leaves_nothing_behind(box: Sandbox) -> None:
+    """A long-lived session that forks background processes: all gone (container removed) once it closes."""
+    code = (
+        "import os, sys, time\n"
+        "for line in sys.stdin:\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        time.sleep(120)\n"
+        "        os._exit(0)\n"
+        "    print('forked', line.strip(), flush=True)\n"
+    )
+    session = box.session(code, timeout=30)
+    assert [session.call(str(i), timeout=10) for i in range(3)] == ["forked 0", "forked 1", "forked 2"]
+    session.close()
+    assert session.ended == "closed"
+    _assert_clean(box)
