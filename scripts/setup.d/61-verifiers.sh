@@ -2,7 +2,9 @@
 # Build .venv-verifiers: a side venv holding verifiers (PyPI `verifiers` 0.4.x) plus what openenvs
 # needs to run and serve there (its core dependencies and the `server` extra; openenvs itself comes
 # from the checkout via PYTHONPATH=src). verifiers pins mcp==2.0.0 while ours resolves 2.3, so it
-# lives apart from .venv. Used by tests/bridges/test_verifiers*.py and benchmarks/bridges.py.
+# lives apart from .venv. `uv` is there because verifiers' chat harness (`null`) runs its program as a
+# PEP 723 script through `uv` (which fetches that script's few dependencies on first use). Used by
+# tests/bridges/test_verifiers.py, tests/rollout/test_verifiers_export.py and benchmarks/bridges.py.
 # Idempotent: a stamp file marks a finished install. A failed install does not stop the setup: the
 # reason goes to .venv-verifiers/.openenvs-verifiers-failed and the tests (FAIL under CI=true) quote it.
 # OPENENVS_SKIP_VERIFIERS=1 skips this step.
@@ -19,7 +21,7 @@ install() {
   [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q -U pip
   "$VENV/bin/python" -m pip install -q "verifiers==$VERSION" "pydantic>=2.6" "numpy>=1.24" "gymnasium>=1.0" \
-    "typer>=0.12" "rich>=13" "pyyaml>=6" "fastapi>=0.110" "uvicorn>=0.29" "websockets>=12" "httpx>=0.27"
+    "typer>=0.12" "rich>=13" "pyyaml>=6" "fastapi>=0.110" "uvicorn>=0.29" "websockets>=12" "httpx>=0.27" uv
   "$VENV/bin/python" -c "import verifiers.v1 as vf; from importlib.metadata import version; print('verifiers', version('verifiers'))"
 }
 echo "verifiers: building $VENV (verifiers $VERSION, about a minute)"
