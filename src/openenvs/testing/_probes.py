@@ -277,6 +277,18 @@ def constant_zero(ctx: ProbeContext) -> Action:
     return _every_style("0")
 
 
+@_probe()
+def guess_per_turn(ctx: ProbeContext) -> Action:
+    """A different small integer on every turn (0, 1, 2, ...): a spray spread over the turns of an episode."""
+    return _every_style(str(ctx.turn))
+
+
+@_probe()
+def no_content(ctx: ProbeContext) -> Action:
+    """An assistant message with no content and an empty list of tool calls."""
+    return Message(role="assistant", content=None, tool_calls=[])
+
+
 # --------------------------------------------------------------------------- echoing the task
 
 
