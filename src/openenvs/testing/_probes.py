@@ -283,12 +283,6 @@ def guess_per_turn(ctx: ProbeContext) -> Action:
     return _every_style(str(ctx.turn))
 
 
-@_probe()
-def no_content(ctx: ProbeContext) -> Action:
-    """An assistant message with no content and an empty list of tool calls."""
-    return Message(role="assistant", content=None, tool_calls=[])
-
-
 # --------------------------------------------------------------------------- echoing the task
 
 
@@ -407,6 +401,12 @@ def text_tool_call_spam(ctx: ProbeContext) -> Action:
         parts.append(json.dumps({"name": name, "arguments": {}}))
         parts.append(f"[{name}()]")
     return "\n".join(parts * 3)
+
+
+@_probe("tools")
+def no_content(ctx: ProbeContext) -> Action:
+    """An assistant message with no content and an empty list of tool calls."""
+    return Message(role="assistant", content=None, tool_calls=[])
 
 
 @_probe("tools")
