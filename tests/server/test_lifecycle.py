@@ -78,7 +78,15 @@ def _worker_pids(srv) -> list[int]:
     import subprocess
 
     out = subprocess.run(["pgrep", "-P", str(srv.proc.pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    alive = []
+    for pid in out.split():
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(int(pid))
+    return alive
 
 
 def test_max_sessions_refuses_with_close_code_and_http_503(make_server):

@@ -124,6 +124,7 @@ class WorkerPool:
             return
         worker.dead = True
         worker.kill()
+        asyncio.get_running_loop().run_in_executor(None, worker.proc.wait)  # reap it: no zombie left behind
         if worker.writer is not None:
             worker.writer.close()
         error = WorkerLost(f"worker process {worker.pid} exited")
