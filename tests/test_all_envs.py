@@ -1,7 +1,10 @@
 """Every registered environment keeps the contract (check_env) and the scoring invariants.
 
 Invariants, as in STYLE.md section 8: seed determinism (inside check_env), the oracle answer scores
-the top of the reward range, and empty or garbage answers score below it.
+the top of the reward range, and empty or garbage answers score below it. check_env also plays the
+reward-hack probes (openenvs.testing.PROBES, 32 seeds each) on every id: none may earn more than the
+manifest's chance_reward plus the margin (about 100 s of CPU over all ids, most of it in the
+slowest resets: textarena/set, rush-hour, bfcl multi-turn, rg integration scorers).
 """
 
 from __future__ import annotations
