@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
 from _require import require_module
@@ -70,3 +72,42 @@ def test_datasets_that_use_global_random_are_still_deterministic():
     rg_env._cached_item.cache_clear()  # generate the items again rather than reuse them
     rg_env._build_dataset.cache_clear()
     assert prompts == [second.get_task(i).prompt for i in indices]
+
+
+def _score(env_id, seed, answer, **kwargs):
+    env = openenvs.make(env_id, **kwargs)
+    env.reset(seed=seed)
+    return env, env.step(f"<answer>{answer}</answer>").reward
+
+
+def test_answers_that_solve_nothing_earn_nothing_and_exact_answers_keep_full_reward():
+    # the default scorer's substring credit: every digit at once no longer earns len(gold)/len(answer)
+    env, reward = _score("rg/gcd-v0", 3, "0123456789")
+    assert reward == 0.0
+    env.reset(seed=3)
+    assert env.step(env.oracle()).reward == 1.0
+    # game_of_life_halting compared bool(answer) == bool(gold): any text was right
+    env, reward = _score("rg/game_of_life_halting-v0", 0, "banana")
+    assert reward == 0.0
+    env.reset(seed=0)
+    assert env.step(env.oracle()).reward == 1.0
+    # coin_flip's prefix credit divided by the shorter string: "0" matched every probability
+    for seed in range(8):
+        env, reward = _score("rg/coin_flip-v0", seed, "0")
+        assert reward == float(abs(float(Fraction(env.task.answer))) <= 1e-4)
+    # puzzle24 never checked that the numbers used are the puzzle's
+    rewards = [_score("rg/puzzle24-v0", seed, "1*2*10 + 4")[1] for seed in range(8)]
+    assert max(rewards) < 1.0
+    env = openenvs.make("rg/puzzle24-v0")
+    env.reset(seed=0)
+    assert env.step(env.oracle()).reward == 1.0
+    # rubiks_cube expanded a move repeated millions of times before scoring
+    env, reward = _score("rg/rubiks_cube-v0", 0, "R12345678")
+    assert reward == 0.0
+
+
+def test_measured_chance_baselines_are_in_the_manifests():
+    from openenvs.envs.reasoning_gym.specs import CHANCE
+
+    assert openenvs.spec("rg/course_schedule-v0").chance_reward == CHANCE["course_schedule"] == 0.5
+    assert openenvs.spec("rg/basic_arithmetic-v0").chance_reward == 0.0
