@@ -10,6 +10,12 @@ bridge, timing only the steps (resets excluded):
   text, step, render the observation as text, build the messages).
 - OpenEnv echo (in .venv-openenv, when built): ``EchoEnvironment.step(EchoAction)`` vs the bridge's
   ``step(text)``.
+- GEM ``game:Game2048-v0-extreme-hard`` (in .venv-gem, when built): ``gem.make(...)``'s
+  ``step(text)`` vs ``openenvs.make("gem/2048-extreme-hard-v0").step(text)`` (routing GEM's
+  global-random draws to the episode's generator, building the messages).
+- verifiers (in .venv-verifiers, when built): scoring one reply natively (a ``vf.Trace`` of the
+  prompt and reply, ``asyncio.run(task.score(trace))``) vs the bridge's ``step(reply)`` on
+  ``verifiers/reverse-text-v0``.
 
 Goal: bridged minus native < 20 us per step. Prints one line per library; the best of REPEATS
 interleaved runs is reported, so machine load hits both sides alike.
@@ -149,18 +155,106 @@ def openenv_echo() -> None:
     _report("openenv echo (in-process)", *_best(native, bridged))
 
 
+def gem_2048() -> None:
+    import gem
+
+    import openenvs
+
+    moves = [r"\boxed{up}", r"\boxed{left}", r"\boxed{down}", r"\boxed{right}"]
+    seeds = range(3)
+
+    def play(make, step) -> tuple[float, int]:
+        total, steps = 0.0, 0
+        for seed in seeds:
+            env = make(seed)
+            done, i = False, 0
+            while not done and i < 300:
+                start = time.perf_counter()
+                done = step(env, moves[i % 4])
+                total += time.perf_counter() - start
+                i += 1
+            steps += i
+        return total, steps
+
+    def native_make(seed: int):
+        env = gem.make("game:Game2048-v0-extreme-hard")
+        env.reset(seed=seed)
+        return env
+
+    def native_step(env, move: str) -> bool:
+        _, _, terminated, truncated, _ = env.step(move)
+        return bool(terminated or truncated)
+
+    bridged_env = openenvs.make("gem/2048-extreme-hard-v0")
+
+    def bridged_make(seed: int):
+        bridged_env.reset(seed=seed)
+        return bridged_env
+
+    def bridged_step(env, move: str) -> bool:
+        result = env.step(move)
+        return result.terminated or result.truncated
+
+    _report("gem 2048-extreme-hard", *_best(lambda: play(native_make, native_step), lambda: play(bridged_make, bridged_step)))
+
+
+def verifiers_score() -> None:
+    import asyncio
+
+    import openenvs
+    from openenvs.bridges.verifiers import _trace_for, reverse_text_taskset
+
+    n = 300
+    tasks = list(reverse_text_taskset(16))
+    replies = [t.data.answer if i % 2 else "no" for i, t in enumerate(tasks)]
+    env = openenvs.make("verifiers/reverse-text-v0", num_tasks=16)
+    prompts = []
+    for seed in range(16):
+        obs, _ = env.reset(seed=seed)
+        prompts.append(obs.messages)
+
+    def native() -> tuple[float, int]:
+        total = 0.0
+        for i in range(n):
+            task, reply = tasks[i % 16], replies[i % 16]
+            start = time.perf_counter()
+            trace = _trace_for(task, prompts[i % 16], reply)  # the trace verifiers scores: prompt + one reply
+            asyncio.run(task.score(trace))
+            total += time.perf_counter() - start
+        return total, n
+
+    def bridged() -> tuple[float, int]:
+        total = 0.0
+        for i in range(n):
+            env.reset(seed=i % 16)
+            start = time.perf_counter()
+            env.step(replies[i % 16])
+            total += time.perf_counter() - start
+        return total, n
+
+    _report("verifiers Task.score", *_best(native, bridged))
+
+
+SIDE_VENVS = {  # flag: (venv, function, what builds it)
+    "--openenv": (".venv-openenv", openenv_echo, "scripts/setup.d/60-openenv.sh"),
+    "--gem": (".venv-gem", gem_2048, "scripts/setup.d/62-gem.sh"),
+    "--verifiers": (".venv-verifiers", verifiers_score, "scripts/setup.d/61-verifiers.sh"),
+}
+
+
 def main() -> None:
-    if sys.argv[1:] == ["--openenv"]:
-        openenv_echo()
+    if sys.argv[1:2] and sys.argv[1] in SIDE_VENVS:
+        SIDE_VENVS[sys.argv[1]][1]()
         return
     textarena()
     gymnasium_taxi()
-    python = ROOT / ".venv-openenv" / "bin" / "python"
-    if python.exists():
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-        subprocess.run([str(python), __file__, "--openenv"], env=env, check=True)
-    else:
-        print("openenv echo (in-process)    skipped: no .venv-openenv (scripts/setup.d/60-openenv.sh builds it)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    for flag, (venv, _, setup) in SIDE_VENVS.items():
+        python = ROOT / venv / "bin" / "python"
+        if python.exists():
+            subprocess.run([str(python), __file__, flag], env=env, check=True)
+        else:
+            print(f"{flag[2:]:28s} skipped: no {venv} ({setup} builds it)")
 
 
 if __name__ == "__main__":

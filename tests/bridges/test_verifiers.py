@@ -15,11 +15,14 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from _require import missing, require_module
-from conftest import HERE, ROOT
+
+HERE = Path(__file__).resolve().parent  # not from conftest: another folder's conftest may hold that name
+ROOT = HERE.parents[1]
 
 VENV = ROOT / ".venv-verifiers"
 SETUP = "scripts/setup.d/61-verifiers.sh"
