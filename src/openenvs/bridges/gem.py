@@ -115,8 +115,14 @@ EXCLUDED: dict[str, str] = {
 }
 """GEM ids not registered here, with the reason."""
 
-_FIXED_OPENING = {"Sudoku", "TowerofHanoi", "FifteenPuzzle", "Game2048", "Minesweeper"}
-"""Games whose instructions do not show the seeded state (the board comes with the first move)."""
+_FIXED_OPENING = {
+    "game:FifteenPuzzle-v0-easy",
+    "game:FifteenPuzzle-v0-hard",
+    "game:Sudoku-v0-easy",
+    "game:TowerofHanoi-v0-easy",
+    "game:TowerofHanoi-v0-hard",
+}
+"""Ids whose instructions are the same for every seed (the seeded board shows after the first move)."""
 
 
 def env_id(gem_id: str) -> str:
@@ -141,8 +147,7 @@ def specs() -> list[EnvSpec]:
         return []
     out = []
     for gem_id, what in GAMES.items():
-        game = gem_id.split(":")[1].split("-v")[0]
-        tags = ["gem", "game", "single-player"] + (["fixed-opening"] if game in _FIXED_OPENING else [])
+        tags = ["gem", "game", "single-player"] + (["fixed-opening"] if gem_id in _FIXED_OPENING else [])
         out.append(
             EnvSpec(
                 id=env_id(gem_id),
