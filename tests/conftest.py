@@ -39,3 +39,22 @@ def fresh_registry():
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_registry():
+    """Undo what a test did to the default registry (run-time registrations, `use_remote` routes).
+
+    Without this a served id routed by one test leaks into every later test that makes it, and a
+    test env registered by one module shows up in the conformance run over all ids.
+    """
+    import openenvs
+
+    registry = openenvs.registry
+    registry._ensure_loaded()
+    specs, providers = dict(registry._specs), dict(registry._providers)
+    yield
+    registry._specs.clear()
+    registry._specs.update(specs)
+    registry._providers.clear()
+    registry._providers.update(providers)

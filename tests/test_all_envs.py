@@ -14,7 +14,8 @@ import pytest
 import openenvs
 from openenvs.testing import check_env, check_oracle
 
-SPECS = openenvs.list_envs()
+# the built-in and installed envs (a fresh registry: nothing a test module registered at import)
+SPECS = openenvs.Registry().list()
 
 
 def _builtin_ids() -> set[str]:

@@ -16,6 +16,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._registry import Registry
 
 __all__ = ["SEEDS", "compute_episode_hashes", "diff_episode_hashes", "episode_hash"]
 
@@ -23,12 +27,18 @@ SEEDS: tuple[int, ...] = (0, 1, 2)
 """The seeds hashed for every env."""
 
 
-def episode_hash(env_id: str, seed: int) -> str:
+def _builtin_registry() -> Registry:
+    """A registry of the built-in and installed envs only: no run-time registrations, no `use_remote` routes."""
+    from .._registry import Registry
+
+    return Registry()
+
+
+def episode_hash(env_id: str, seed: int, *, registry: Registry | None = None) -> str:
     """SHA-256 (16 hex chars) of the episode `env_id` plays for `seed` under the conformance kit's probe actions."""
-    from .._api import make
     from ..testing._check import PROBE_ACTIONS, _episode
 
-    env = make(env_id)
+    env = (registry or _builtin_registry()).make(env_id)
     try:
         trace = _episode(env, seed, PROBE_ACTIONS)
     finally:
@@ -41,10 +51,11 @@ def compute_episode_hashes(env_ids: Iterable[str], seeds: Sequence[int] = SEEDS)
     """``{env_id: {seed: hash}}`` for every id, leaving out envs whose default data must be downloaded."""
     from .._errors import ConfigError
 
+    registry = _builtin_registry()
     out: dict[str, dict[str, str]] = {}
     for env_id in sorted(env_ids):
         try:
-            out[env_id] = {str(seed): episode_hash(env_id, seed) for seed in seeds}
+            out[env_id] = {str(seed): episode_hash(env_id, seed, registry=registry) for seed in seeds}
         except ConfigError as exc:
             if "cannot be reached" not in str(exc):  # only hub-only data is left out (nothing downloads here)
                 raise
@@ -71,10 +82,8 @@ def diff_episode_hashes(published: dict[str, dict[str, str]], current: dict[str,
 
 
 def builtin_ids() -> list[str]:
-    """The ids hashed: every registered id whose optional dependencies are installed."""
-    import openenvs
-
-    return [s.id for s in openenvs.list_envs() if not s.deprecated_by]
+    """The ids hashed: every built-in or installed id whose optional dependencies are installed here."""
+    return [s.id for s in _builtin_registry().list() if not s.deprecated_by]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
