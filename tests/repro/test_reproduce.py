@@ -146,3 +146,22 @@ def test_rescore_ignores_changed_feedback_but_not_rewards(run_dir, tmp_path):
 def test_nothing_to_reproduce_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="No trajectories"):
         reproduce(tmp_path)
+
+
+def test_training_rollouts_and_recorded_answers_reproduce(tmp_path):
+    """Records with the training keys (step, policy_version) and answers recorded by `record_answers` replay."""
+    from openenvs.repro._records import record_answers
+    from openenvs.rollout import ModelInfo
+    from openenvs.trl import make_rows
+
+    rows = make_rows([("math/arithmetic-v1", {"difficulty": 2})], n=4, seed=3)
+    answers = ["\\boxed{1}", "no idea", "\\boxed{-3}", "\\boxed{7}"]
+    file = record_answers(tmp_path / "heldout", rows, answers, model=ModelInfo(name="m", backend="hf"), max_tokens=8)
+    assert sum(1 for _ in file.open()) == 4
+    report = reproduce(tmp_path)
+    assert report.ok and report.summaries()[0].identical == 4
+    rollouts = tmp_path / "rollouts"
+    rollouts.mkdir()
+    lines = [{**json.loads(line), "step": 1, "policy_version": 1} for line in file.read_text().splitlines()]
+    (rollouts / "trajectories.jsonl").write_text("".join(json.dumps(row) + "\n" for row in lines))
+    assert reproduce(rollouts).ok

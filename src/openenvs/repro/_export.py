@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from ._records import find_trajectory_files
+from ._records import find_trajectory_files, read_records
 
 __all__ = ["ExportFormat", "export_trajectories"]
 
@@ -53,11 +53,9 @@ def _clean(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _records(path: str | Path) -> list[Any]:
-    from ..rollout import iter_trajectories
-
     out: list[Any] = []
     for file in find_trajectory_files(path):
-        out.extend(iter_trajectories(file))
+        out.extend(record for record, _ in read_records(file))
     if not out:
         raise FileNotFoundError(f"No trajectories under {path}; pass a run folder made by `openenvs eval` or `train`.")
     return out

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._env import Env
 from .._spec import EnvSpec
 from .._types import Message
-from ._records import find_trajectory_files, fingerprint_inputs, load_manifests
+from ._records import find_trajectory_files, fingerprint_inputs, load_manifests, read_records
 
 __all__ = ["EnvSummary", "EpisodeCheck", "ReproReport", "explain_drift", "replay_episode", "reproduce"]
 
@@ -214,8 +214,6 @@ def reproduce(
         regenerate: Rerun the recorded model with the recorded sampling and compare its outputs.
         base_url: The OpenAI-compatible server to regenerate against (runs recorded with `openai`).
     """
-    from ..rollout import Trajectory
-
     files = find_trajectory_files(path)
     if not files:
         raise FileNotFoundError(f"No trajectories*.jsonl under {path}; pass a run folder or a trajectories file.")
@@ -225,13 +223,9 @@ def reproduce(
     try:
         for file in files:
             manifests = load_manifests(file)
-            with file.open(encoding="utf-8") as fh:
-                for line in fh:
-                    if not line.endswith("\n"):
-                        break
-                    record = Trajectory.model_validate_json(line)
-                    records.append((file, record))
-                    checks.append(_check(record, file, manifests, rescore, envs))
+            for record, _extra in read_records(file):
+                records.append((file, record))
+                checks.append(_check(record, file, manifests, rescore, envs))
     finally:
         for env in envs.values():
             env.close()
