@@ -207,3 +207,13 @@ def test_math_answers_must_state_the_value(answer, reward):
         loose = openenvs.make("math/arithmetic-v1", answer_form="expression")
         loose.reset(seed=5)
         assert loose.step(answer).reward == 1.0
+
+
+def test_copying_the_questions_formula_is_not_an_answer():
+    env = openenvs.make("math/competition-sample-v1")
+    for seed, copied in [(14, "\\frac{18}{24}"), (7, "\\frac{1}{\\sqrt{2}}")]:
+        env.reset(seed=seed)
+        assert copied.replace("\\", "") in env.task.prompt.replace("\\", "").replace(" ", "")
+        assert env.step(f"\\boxed{{{copied}}}").reward == 0.0
+        env.reset(seed=seed)
+        assert env.step(env.oracle()).reward == 1.0

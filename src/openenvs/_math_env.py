@@ -5,7 +5,9 @@ Reward of one answer (always inside ``[0, 1]``, the range every math manifest de
 - ``1.0`` when the extracted answer equals the gold answer (`math_equal`); when the gold answer is a
   plain number and ``answer_form`` is ``"value"`` (the default), the answer must state a number too
   (units, ``$`` and ``x =`` allowed), so restating the question (``0 + 8``, ``\binom{6}{2}``) or
-  leaving arithmetic undone (``2^{10}``) earns nothing;
+  leaving arithmetic undone (``2^{10}``) earns nothing, and so does copying a formula of the
+  question that the gold answer does not contain (``Simplify $\frac{18}{24}$`` answered
+  ``\frac{18}{24}``);
 - ``format_reward`` when an answer was found in the expected style but is wrong;
 - ``0.0`` when no answer was found;
 
@@ -16,6 +18,7 @@ runs past ``length_budget`` characters, as a fraction of the budget (capped at 1
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -104,7 +107,11 @@ class MathEnv(SingleTurnEnv[MathConfig]):
         config = self.config
         extracted = extract_answer(text, config.answer_style)
         gold = str(task.answer)
-        correct = extracted is not None and _equal(extracted, gold, config)
+        correct = (
+            extracted is not None
+            and not (config.answer_form == "value" and _restates(extracted, gold, task))
+            and _equal(extracted, gold, config)
+        )
         reward = 1.0 if correct else (config.format_reward if extracted is not None else 0.0)
         if config.length_penalty and len(text) > config.length_budget:
             overflow = min(1.0, (len(text) - config.length_budget) / config.length_budget)
@@ -123,6 +130,31 @@ class MathEnv(SingleTurnEnv[MathConfig]):
         if self.task is None:
             return None
         return format_answer(str(self.task.answer), self.config.answer_style)
+
+
+_MATH_SPAN = re.compile(r"\$\$?([^$]+)\$\$?|\\\((.+?)\\\)")
+
+
+def _plain(latex: str) -> str:
+    for old, new in (("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\left", ""), ("\\right", "")):
+        latex = latex.replace(old, new)
+    return re.sub(r"[\s{}$]", "", latex)
+
+
+def _restates(extracted: str, gold: str, task: Task) -> bool:
+    r"""Whether the answer copies a formula of the question that the gold answer does not contain.
+
+    ``Simplify $\frac{18}{24}$`` answered ``\frac{18}{24}``, or ``Write $\frac{1}{\sqrt{2}}$ with a
+    rational denominator`` answered with the question's own fraction, equal in value to the gold
+    answer but not an answer. A formula the gold answer contains (a choice between two) is fine.
+    """
+    prompt = task.prompt if isinstance(task.prompt, str) else " ".join(m.text for m in task.prompt)
+    answer, expected = _plain(extracted), _plain(gold)
+    for match in _MATH_SPAN.finditer(prompt):
+        formula = _plain(match.group(1) or match.group(2) or "")
+        if len(formula) >= 4 and not formula.isalpha() and formula in answer and formula not in expected:
+            return True
+    return False
 
 
 def _equal(extracted: str, gold: str, config: MathConfig) -> bool:
