@@ -4,7 +4,8 @@ Every arm trains the same recipe (bundled SmolLM2-135M + LoRA r=16, arithmetic, 
 generations = 16 completions per step, same seed) for the same number of steps; the first step
 (warm-up: model load, first sync, compilation) is left out of the averages. Printed per arm: the
 generation phase (transformers ``generate``, or waiting for the vLLM batch), the whole step, the
-share of the step spent in weight sync, tokens generated, and steps/hour. Ratios against the
+share of the step spent in weight sync, tokens generated, and steps/hour (async arms: the
+generation column is the wait for a batch made while the previous step trained). Ratios against the
 transformers arm (and async 1 against async 0) come from this one run, so machine load hits
 every arm alike. Goals on a 2-core CPU: generation >= 1.7x faster with ``weights`` sync; sync
 <= 10% of a step; ``--async-rollouts 1`` >= 1.4x the steps/hour of synchronous training.
@@ -117,9 +118,10 @@ def main() -> None:
         if server is not None:
             server.stop()
     print(f"\n{'arm':<14}{'gen s':>8}{'step s':>8}{'sync %':>8}{'tok/step':>10}{'gen tok/s':>10}{'steps/h':>9}")
-    for name, r in results.items():
+    for name, r in results.items():  # async arms wait for a batch made while the last step trained: no tok/s
+        tok_s = "-" if name.endswith("-async") else f"{r['gen_tok_per_s']:.1f}"
         print(f"{name:<14}{r['generation_s']:8.1f}{r['step_s']:8.1f}{100 * r['sync_share']:8.1f}"
-              f"{r['tokens_per_step']:10.0f}{r['gen_tok_per_s']:10.1f}{r['steps_per_hour']:9.0f}")  # fmt: skip
+              f"{r['tokens_per_step']:10.0f}{tok_s:>10}{r['steps_per_hour']:9.0f}")  # fmt: skip
     hf = results.get("hf")
     ratios = {}
     for name in ("lora", "weights"):
