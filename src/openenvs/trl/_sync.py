@@ -18,6 +18,7 @@ A failed sync raises `WeightSyncError`: training never continues on stale weight
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import time
@@ -77,6 +78,7 @@ class WeightSync:
         work_dir: Where the adapters or weights are written; the server must read the same path
             (one machine, or a shared disk).
         adapter_name: The adapter's name on the server (``lora`` mode); requests then use it as ``model``.
+            Default: ``policy-`` and a hash of `work_dir`, so runs sharing one server keep apart.
         base_model_name: The served model's name (``weights`` mode requests use it); None asks
             the server (``/v1/models``, the entry without a parent).
         keep: Versions kept on disk (older ones are deleted).
@@ -94,7 +96,7 @@ class WeightSync:
         mode: SyncMode,
         *,
         work_dir: str | Path,
-        adapter_name: str = "policy",
+        adapter_name: str | None = None,
         base_model_name: str | None = None,
         keep: int = 2,
         timeout_s: float = 300.0,
@@ -106,7 +108,7 @@ class WeightSync:
         self.base_url = base_url.rstrip("/").removesuffix("/v1")
         self.mode: SyncMode = mode
         self.work_dir = Path(work_dir).absolute()
-        self.adapter_name = adapter_name
+        self.adapter_name = adapter_name or "policy-" + hashlib.sha256(str(self.work_dir).encode()).hexdigest()[:8]
         self.base_model_name = base_model_name
         self.keep = max(1, keep)
         self.timeout_s = timeout_s
