@@ -45,3 +45,24 @@ def test_a_failed_eval_still_writes_a_card_saying_so(tmp_path):
     assert "did not get that far" in (out / "card.md").read_text()
     rebuilt = subprocess.run([sys.executable, "-m", "openenvs.cli", "card", str(out)], capture_output=True, text=True)
     assert rebuilt.returncode == 0 and read_card(out)["status"] == card["status"]
+
+
+@pytest.mark.slow
+def test_the_demo_folder_has_a_card_and_reproduces(tmp_path):
+    from openenvs.models import tiny_model_dir
+
+    out = tmp_path / "demo"
+    run = subprocess.run([sys.executable, "-m", "openenvs.cli", "demo", "--model", str(tiny_model_dir()), "--max-steps",
+                          "1", "--minutes", "2", "--threads", "1", "-o", str(out)], capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    card = read_card(out)
+    assert card["kind"] == "train" and card["status"] == "finished: 1 steps"
+    assert card["progress"]["trajectories"] == 128 and "held-out before" in card["metrics"]
+    assert card["recipe"]["model"] == str(tiny_model_dir()) and card["licenses"]["flags"] == ["attribution"]
+    rerun = subprocess.run([sys.executable, "-m", "openenvs.cli", "reproduce", str(out)], capture_output=True, text=True,
+                           timeout=600, cwd=tmp_path)
+    assert rerun.returncode == 0 and "reproduced: 128/128 episodes identical" in rerun.stdout, rerun.stdout
+    after = [json.loads(line) for line in (out / "heldout-after" / "trajectories.jsonl").read_text().splitlines()]
+    origin = json.loads(after[0]["model"]["origin"])
+    assert origin["adapter"] is True and origin["base"]["origin"]["kind"] == "generated"  # named by content and origin

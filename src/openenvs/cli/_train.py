@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -144,19 +145,33 @@ def _checkpoint(path: str) -> Path:
 
 def run_training(recipe: Any, console: Any, checkpoint: Path | None = None) -> Any:
     """Build and run the trainer (starting and always stopping a vLLM server if the recipe needs one); write the report."""
+    from ..repro._card import write_card
     from ..trl._recipe import build_trainer
     from ..trl._report import write_report
 
     server = None
     trainer = None
+    status = "interrupted"
+    started = time.monotonic()
+    out_dir = Path(recipe.trainer.get("output_dir") or "runs/train")
+    write_card(out_dir, kind="train", command=["openenvs", *sys.argv[1:]], status="running",
+               recipe=recipe.model_dump(mode="json"))
     try:
         if recipe.rollouts == "vllm" and not recipe.vllm_url:
             server = _start_server(recipe, console)
         trainer = build_trainer(recipe, callbacks=[_step_table_callback()], server=server)
+        out_dir = Path(trainer.args.output_dir)
         started = time.monotonic()
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         seconds = time.monotonic() - started
+        status = f"finished: {trainer.state.global_step} steps"
+    except Exception as exc:
+        status = f"failed: {type(exc).__name__}: {exc}"
+        raise
     finally:
+        steps = trainer.state.global_step if trainer is not None else 0
+        write_card(out_dir, kind="train", status=status if status != "interrupted" else f"interrupted after {steps} steps",
+                   wall_s=time.monotonic() - started)
         rollouts = getattr(trainer, "rollout_func", None) if trainer is not None else None
         if rollouts is not None and hasattr(rollouts, "close"):
             rollouts.close()
@@ -170,6 +185,7 @@ def run_training(recipe: Any, console: Any, checkpoint: Path | None = None) -> A
         title=f"{recipe.algorithm.upper()} on {', '.join(e.id for e in recipe.envs)}",
         extra={"recipe": recipe.model_dump(), "train_seconds": round(seconds, 1), "steps": trainer.state.global_step},
     )
+    write_card(out, kind="train", status=status, wall_s=seconds)  # with the report's files
     console.print(f"Done: {trainer.state.global_step} steps in {seconds:.0f} s. Report: {paths['html']}")
     return trainer
 
@@ -211,7 +227,23 @@ def demo_cmd(
         f"[bold]openenvs demo[/]: GRPO + LoRA on {config.env} (curriculum {config.levels}), "
         f"{config.prompts_per_step}x{config.num_generations} completions/step, max {config.max_completion_length} tokens"
     )
-    result = run_demo(config, callbacks=[_step_table_callback()])
+    from ..repro._card import write_card
+
+    started = time.monotonic()
+    write_card(config.output_dir, kind="train", command=["openenvs", *sys.argv[1:]], status="running",
+               recipe=config.model_dump(mode="json"))
+    status = "interrupted"
+    try:
+        result = run_demo(config, callbacks=[_step_table_callback()])
+        status = f"finished: {result['steps']} steps"
+    except Exception as exc:
+        status = f"failed: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        metrics = None
+        if status.startswith("finished"):
+            metrics = {f"held-out {k}": _pick(result[k]) | {"n": result[k]["n"]} for k in ("before", "after")}
+        write_card(config.output_dir, status=status, wall_s=time.monotonic() - started, metrics=metrics)
     from rich.table import Table
 
     table = Table("held-out", "before", "after", "change", title=f"{result['before']['n']} held-out problems, greedy")

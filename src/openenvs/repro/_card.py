@@ -76,6 +76,7 @@ def write_card(
     wall_s: float | None = None,
     started_at: str | None = None,
     recipe: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
 ) -> Path:
     """Write (or rebuild) ``card.json`` and ``card.md`` in `run_dir`; arguments left out keep their recorded values.
 
@@ -87,6 +88,7 @@ def write_card(
         wall_s: Wall time of the run so far.
         started_at: ISO start time.
         recipe: The training recipe, for train runs.
+        metrics: Rows of the results table (default: the run folder's summary.json).
     """
     from ._licenses import license_report
 
@@ -112,15 +114,15 @@ def write_card(
         "kind": kind or old.get("kind") or ("train" if recipe else "eval"),
         "status": status or old.get("status") or "unknown",
         "command": shlex.join(command) if command is not None else old.get("command"),
-        "started_at": started_at or old.get("started_at"),
+        "started_at": started_at or old.get("started_at") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_s": wall_s if wall_s is not None else old.get("wall_s"),
         "recipe": recipe if recipe is not None else old.get("recipe"),
-        "model": summary.get("model") or run.get("model"),
+        "model": summary.get("model") or run.get("model") or (recipe or old.get("recipe") or {}).get("model"),
         "sampling": summary.get("sampling") or run.get("sampling"),
         "envs": envs,
         "progress": {"trajectories": trajectories, "errors": errors},
-        "metrics": summary.get("envs") or summary.get("metrics"),
+        "metrics": metrics or summary.get("envs") or summary.get("metrics") or old.get("metrics"),
         "plots": [p for p in _PLOTS if (folder / p).exists()],
         "versions": summary.get("versions"),
         "hardware": _hardware(),
@@ -150,8 +152,11 @@ def _markdown(card: dict[str, Any]) -> str:
     lines += [f"- Hardware: {hw['platform']}, {hw['cpu_count']} CPUs, {hw['memory_gib']} GiB, GPU: {hw['gpu'] or 'none'}"]
     progress = card["progress"]
     lines += [f"- Progress: {progress['trajectories']} episodes recorded, {progress['errors']} failed", ""]
-    lines += ["## Environments", "", "| env | fingerprint |", "|---|---|"]
-    lines += [f"| {e['id']} | {e['fingerprint']} |" for e in card["envs"]] or ["| (none recorded) | |"]
+    lines += ["## Environments", "", "| env | kwargs | fingerprint |", "|---|---|---|"]
+    lines += [
+        f"| {e['id']} | `{json.dumps((e.get('manifest') or {}).get('kwargs', {}), sort_keys=True)}` | {e['fingerprint']} |"
+        for e in card["envs"]
+    ] or ["| (none recorded) | | |"]
     lines += ["", "## Results", ""]
     metrics = card.get("metrics")
     if isinstance(metrics, dict) and metrics:
@@ -176,7 +181,7 @@ def _markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_METRIC_KEYS = {"episodes", "mean_reward", "accuracy", "pass@1", "mean_turns", "before", "after"}
+_METRIC_KEYS = {"n", "episodes", "mean_reward", "reward", "accuracy", "lenient_accuracy", "format", "pass@1", "mean_turns"}
 
 
 def _fmt(value: Any) -> str:

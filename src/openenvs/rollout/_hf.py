@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
@@ -67,6 +68,7 @@ class HFPolicy(LocalPolicy):
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model: Any
+        origin: str | None = None
         if model is None:
             from ..models import default_model_dir
 
@@ -81,6 +83,10 @@ class HFPolicy(LocalPolicy):
             self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(name, local_files_only=True)
             if revision is None and path.is_dir():
                 revision = weights_revision(path)
+            if path.is_dir():
+                from ..models import model_origin
+
+                origin = json.dumps(model_origin(path), sort_keys=True)
         else:
             self.model = model
             name = getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
@@ -91,7 +97,11 @@ class HFPolicy(LocalPolicy):
         import transformers
 
         self._info = ModelInfo(
-            name=name, revision=revision, backend="hf", backend_version=f"transformers {transformers.__version__}"
+            name=name,
+            revision=revision,
+            backend="hf",
+            backend_version=f"transformers {transformers.__version__}",
+            origin=origin,
         )
         eos = self.model.generation_config.eos_token_id
         eos_ids = eos if isinstance(eos, list) else [eos]

@@ -7,7 +7,6 @@ while the model is busy into one batch, so many concurrent episodes share each f
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,14 +31,9 @@ def weights_revision(path: Path) -> str:
     """
     if path.parent.name == "snapshots" and len(path.name) == 40:
         return path.name
-    digest = hashlib.sha256()
-    for file in sorted(path.iterdir()):
-        if file.is_file() and file.suffix in {".json", ".safetensors", ".bin", ".model", ".gguf", ".txt"}:
-            digest.update(file.name.encode())
-            with file.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-    return "sha256:" + digest.hexdigest()[:16]
+    from ..models import content_sha256
+
+    return "sha256:" + content_sha256(path)[:16]
 
 
 class LocalPolicy:

@@ -92,6 +92,7 @@ class OpenAIPolicy:
         self._dropped: set[str] = set()
         self._tools_in_template: bool | None = None
         self._backend_version: str | None = None
+        self._origin: str | None = None
         self._version_checked = False
         self._tokenizer_source = tokenizer
         self._tok: Any = None
@@ -109,6 +110,7 @@ class OpenAIPolicy:
             backend="openai",
             backend_version=self._backend_version,
             base_url=self.root,
+            origin=self._origin,
         )
 
     def _http(self) -> Any:
@@ -160,6 +162,33 @@ class OpenAIPolicy:
                 self._backend_version = f"vllm {response.json().get('version')}"
         except Exception:  # noqa: BLE001 - the version is optional provenance
             logger.debug("no /version endpoint at %s", self.root)
+        await self._check_identity()
+
+    async def _check_identity(self) -> None:
+        """Name the served weights: by content when the server's model folder is on this machine."""
+        entry: dict[str, Any] | None = None
+        try:
+            response = await self._http().get(self.root + "/v1/models", timeout=10)
+            if response.status_code == 200:
+                entry = next((m for m in response.json().get("data", []) if m.get("id") == self.model), None)
+        except Exception:  # noqa: BLE001 - identity is optional provenance
+            logger.debug("no /v1/models at %s", self.root)
+        served = {k: entry.get(k) for k in ("id", "root", "parent", "owned_by")} if entry else None
+        root = served.get("root") if served else None
+        origin: dict[str, Any] = {"served": served}
+        if isinstance(root, str) and Path(root).is_dir():
+            from ..models import model_identity
+
+            try:
+                identity = model_identity(root)
+                origin.update(identity)
+                if self.revision is None:
+                    self.revision = "sha256:" + str(identity["sha256"])[:16]
+            except Exception as exc:  # noqa: BLE001
+                origin["content_sha256"] = f"unknown ({exc})"
+        else:
+            origin["content_sha256"] = "unknown: the server's weights are not on this machine"
+        self._origin = json.dumps(origin, sort_keys=True, default=str)
 
     async def _template_uses_tools(self, tools: Sequence[ToolSpec]) -> bool:
         """Ask vLLM's /tokenize whether the chat template renders tools (token counts differ)."""

@@ -79,6 +79,11 @@ class ModelInfo(BaseModel):
     backend: str = Field(description="'openai', 'hf', 'vllm' or 'function'.")
     backend_version: str | None = Field(default=None, description="Version of the serving software.")
     base_url: str | None = Field(default=None, description="Server URL for OpenAI-compatible backends.")
+    origin: str | None = Field(
+        default=None,
+        description="JSON: where the weights come from (`openenvs.models.model_origin`: hub id + revision, "
+        "package, generated); for a server, what /v1/models reports, and whether the content hash is known.",
+    )
 
 
 @runtime_checkable

@@ -111,7 +111,8 @@ def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str
         [(config.env, {"difficulty": level, "few_shot": config.few_shot}) for level in config.eval_levels], n=config.eval_n, seed=10_000 + config.seed
     )
     started = time.monotonic()
-    before = evaluate_rows(model, tokenizer, held_out, max_new_tokens=config.max_completion_length, batch_size=32)
+    before = evaluate_rows(model, tokenizer, held_out, max_new_tokens=config.max_completion_length, batch_size=32,
+                           record_dir=out / "heldout-before", model_info=_model_info(model_dir))
     eval_s = time.monotonic() - started
     logger.warning("Held-out before training: %s", _short(before))
 
@@ -184,9 +185,10 @@ def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str
     finally:
         if server is not None:
             server.stop()
-    after = evaluate_rows(trainer.model, tokenizer, held_out, max_new_tokens=config.max_completion_length, batch_size=32)
-    logger.warning("Held-out after training: %s", _short(after))
     trainer.save_model(str(out / "final"))
+    after = evaluate_rows(trainer.model, tokenizer, held_out, max_new_tokens=config.max_completion_length, batch_size=32,
+                          record_dir=out / "heldout-after", model_info=_model_info(str(out / "final")))
+    logger.warning("Held-out after training: %s", _short(after))
     steps = trainer.state.global_step
     extra = {
         "model": model_dir,
@@ -204,6 +206,16 @@ def run_demo(config: DemoConfig, callbacks: list[Any] | None = None) -> dict[str
     result = {"before": before, "after": after, **extra, "report": {k: str(v) for k, v in paths.items()}}
     (out / "demo_result.json").write_text(json.dumps(result, indent=2, default=str))
     return result
+
+
+def _model_info(folder: str) -> Any:
+    """How a held-out record names the model: its folder, content hash and origin."""
+    from ..models import model_identity
+    from ..rollout import ModelInfo
+
+    identity = model_identity(folder)
+    return ModelInfo(name=folder, revision="sha256:" + str(identity["sha256"])[:16], backend="hf",
+                     origin=json.dumps(identity, sort_keys=True, default=str))
 
 
 def _short(metrics: dict[str, Any]) -> str:

@@ -21,6 +21,8 @@ def evaluate_rows(
     max_new_tokens: int = 64,
     batch_size: int = 16,
     scorer: EnvScorer | None = None,
+    record_dir: Any = None,
+    model_info: Any = None,
 ) -> dict[str, Any]:
     """Answer every row greedily and score it through its env.
 
@@ -31,6 +33,8 @@ def evaluate_rows(
         max_new_tokens: Answer length limit, in tokens.
         batch_size: Prompts generated together.
         scorer: Scorer to use (a fresh one by default, so evaluation never feeds a curriculum).
+        record_dir: Also write the answers there as trajectories (`openenvs reproduce` replays them).
+        model_info: The `ModelInfo` recorded with them.
 
     Returns:
         ``reward`` (mean env reward), ``accuracy`` (share correct), ``format`` (share with an
@@ -57,6 +61,12 @@ def evaluate_rows(
     finally:
         tokenizer.padding_side = side
         model.train(was_training)
+    if record_dir is not None:
+        from ..repro._records import record_answers
+        from ..rollout import ModelInfo
+
+        info = model_info or ModelInfo(name=getattr(model.config, "_name_or_path", "model"), backend="hf")
+        record_answers(record_dir, rows, answers, model=info, max_tokens=max_new_tokens)
     verdicts = [scorer.score(r["env_id"], r["env_kwargs"], r["env_seed"], a) for r, a in zip(rows, answers, strict=True)]
     flags = [info.get("correct") for _, info in verdicts]
     formats = [info["extracted"] is not None for _, info in verdicts if "extracted" in info]
