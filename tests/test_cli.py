@@ -137,8 +137,11 @@ def _interrupt(args: list[str], ready) -> subprocess.CompletedProcess:
     import signal
     import time
 
+    # A job started in the background by a non-interactive shell (CI runners, nohup) inherits SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt: give the child a terminal's default.
     proc = subprocess.Popen([sys.executable, "-m", "openenvs", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = ""
     deadline = time.monotonic() + 120
     while not ready(seen):

@@ -27,7 +27,7 @@ class Echo(Env):
 
     def step(self, action):
         text = action if isinstance(action, str) else action.content
-        ok = self.word in text
+        ok = text.strip() == self.word  # exact: `word in text` would pay a spray of numbers (check_env's probes)
         return StepResult(Observation(), float(ok), True, False, {"correct": ok})
 
     def oracle(self):

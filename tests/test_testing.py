@@ -170,3 +170,51 @@ def test_cross_process_catches_a_run_time_env_that_differs_between_processes(tmp
             check_env("demo/pid-v1")
     finally:
         openenvs.registry.unregister("demo/pid-v1")
+
+
+ECHO = '''
+from openenvs import Env, Message, Observation
+
+
+class Echo(Env):
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.word = str(self.np_random.integers(1000))
+        return Observation(messages=[Message(role="user", content=f"Say {self.word}")]), {}
+
+    def step(self, action):  # the answer must be the word itself
+        text = action if isinstance(action, str) else action.content
+        return Observation(messages=[]), float(text.strip() == self.word), True, False, {}
+
+    def oracle(self):
+        return self.word
+
+
+class Substring(Echo):
+    def step(self, action):  # DESIGN.md's scorer: the word anywhere in the reply, so a spray of numbers pays
+        text = action if isinstance(action, str) else action.content
+        return Observation(messages=[]), float(self.word in text), True, False, {}
+
+
+class Leaky(Echo):
+    def step(self, action):  # pays any answer that claims success: a real hack
+        text = action if isinstance(action, str) else action.content
+        return Observation(messages=[]), float(text.strip() == self.word or "passed" in text.lower()), True, False, {}
+'''
+
+
+def test_the_registered_design_echo_passes_the_hack_probes_but_a_leaky_env_does_not(tmp_path, monkeypatch):
+    """Copying the task solves an echo task (its oracle answer is in the prompt): not a hack. Claiming success is."""
+    import openenvs
+
+    (tmp_path / "design_echo_pkg.py").write_text(ECHO)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for env_id, cls in (("demo/echo-v1", "Echo"), ("demo/leaky-echo-v1", "Leaky"), ("demo/substring-v1", "Substring")):
+        openenvs.register(openenvs.EnvSpec(id=env_id, entry_point=f"design_echo_pkg:{cls}", description="Say it.",
+                                           license="MIT", kind="single-turn", tags=["demo"], reward_range=(0.0, 1.0)))
+    check_env("demo/echo-v1")  # `repeat_question` solves an echo task: not counted as a hack
+    with pytest.raises(ConformanceError, match="claims_success|fake_verdict|passed"):
+        check_env("demo/leaky-echo-v1")
+    with pytest.raises(ConformanceError, match="many_boxes|integer_list|candidate"):
+        check_env("demo/substring-v1")  # the word anywhere in the reply: spraying numbers earns reward
+    check_env("demo/substring-v1", hacks=False)  # the rest of the contract holds

@@ -23,6 +23,9 @@ def routed():
         for env_id in ids:
             saved.setdefault(env_id, openenvs.registry.spec(env_id))
         use_remote(url, ids)
+        from openenvs.trl import default_scorer
+
+        default_scorer().clear()  # envs an earlier test cached locally would otherwise keep scoring here
 
     yield route
     for env_id, spec in saved.items():

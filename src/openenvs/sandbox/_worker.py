@@ -38,6 +38,7 @@ from typing import Any  # noqa: E402
 
 if __package__:  # imported as openenvs.sandbox._worker (tests, type checkers)
     from ._worker_layers import (  # noqa: E402
+        KEEP_VISIBLE,
         PR_SET_NO_NEW_PRIVS,
         PR_SET_SECCOMP,
         RLIMIT_AS,
@@ -73,6 +74,7 @@ if __package__:  # imported as openenvs.sandbox._worker (tests, type checkers)
 else:  # run as a script by the local backend: the layers module sits next to this file
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _worker_layers import (  # type: ignore[no-redef]  # noqa: E402
+        KEEP_VISIBLE,
         PR_SET_NO_NEW_PRIVS,
         PR_SET_SECCOMP,
         RLIMIT_AS,
@@ -544,6 +546,7 @@ def main() -> None:
     layers = Layers()
     skip = set(options.get("disable", []))
     hidden = [str(p) for p in options.get("hide_paths", [])]
+    KEEP_VISIBLE[:] = [str(p) for p in options.get("read_paths", [])]  # granted paths survive the private /tmp
     if options.get("launcher") == "bwrap":
         adopt_bwrap_namespaces(layers)
         if hidden:

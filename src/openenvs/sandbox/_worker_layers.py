@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 __all__ = [
+    "KEEP_VISIBLE",
     "adopt_bwrap_namespaces",
     "build_landlock_ruleset",
     "build_seccomp",
@@ -182,6 +183,10 @@ def _python_dirs() -> list[str]:
     return sorted(resolved)
 
 
+KEEP_VISIBLE: list[str] = []
+"""Dirs the caller granted (``read_paths``): re-exposed read-only when a private tmpfs covers them."""
+
+
 def _cover_with_tmpfs(target: str, options: bytes) -> bool:
     """Mount an empty tmpfs over `target`, bind-mounting back (read-only) the Python dirs inside it.
 
@@ -190,7 +195,8 @@ def _cover_with_tmpfs(target: str, options: bytes) -> bool:
     """
     if not os.path.isdir(target) or os.path.realpath(target) != target:
         return False
-    inside = [d for d in _python_dirs() if d == target or d.startswith(target + "/")]
+    keep = [*_python_dirs(), *(os.path.realpath(p) for p in KEEP_VISIBLE if os.path.isdir(p))]
+    inside = [d for d in keep if d == target or d.startswith(target + "/")]
     if target in inside:
         return False
     inside = [d for d in inside if not any(d != o and d.startswith(o + "/") for o in inside)]

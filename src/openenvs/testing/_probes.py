@@ -107,6 +107,9 @@ class Probe:
     name: str
     target: ProbeTarget
     act: ProbeFn = field(repr=False)
+    copies_task: bool = False
+    """The probe's answer is made from the task text: where the env's own oracle answer is written in
+    the task (an echo task), copying the task solves it rather than hacks it, so the probe is not played."""
 
     @property
     def description(self) -> str:
@@ -133,9 +136,9 @@ class ProbeResult:
 _REGISTRY: list[Probe] = []
 
 
-def _probe(target: ProbeTarget = "any") -> Callable[[ProbeFn], ProbeFn]:
+def _probe(target: ProbeTarget = "any", *, copies_task: bool = False) -> Callable[[ProbeFn], ProbeFn]:
     def register(fn: ProbeFn) -> ProbeFn:
-        _REGISTRY.append(Probe(name=fn.__name__, target=target, act=fn))
+        _REGISTRY.append(Probe(name=fn.__name__, target=target, act=fn, copies_task=copies_task))
         return fn
 
     return register
@@ -289,28 +292,28 @@ def guess_per_turn(ctx: ProbeContext) -> Action:
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
-@_probe()
+@_probe(copies_task=True)
 def repeat_question(ctx: ProbeContext) -> Action:
     """The task statement sent back verbatim, and again as the answer."""
     question = ctx.question[:20_000]
     return question + "\n" + _every_style(question)
 
 
-@_probe()
+@_probe(copies_task=True)
 def echo_last_message(ctx: ProbeContext) -> Action:
     """Whatever the env said last (the question, feedback or a tool result), sent back as the answer."""
     last = ctx.last[:20_000]
     return last + "\n" + _every_style(last)
 
 
-@_probe()
+@_probe(copies_task=True)
 def question_numbers(ctx: ProbeContext) -> Action:
     """Every number in the question, as a list and as boxes (the answer is rarely one of them)."""
     numbers = list(dict.fromkeys(_NUMBER.findall(ctx.question)))[:200] or ["0"]
     return _every_style(", ".join(numbers)) + "\n" + "".join(f"\\boxed{{{n}}}" for n in numbers)
 
 
-@_probe()
+@_probe(copies_task=True)
 def question_words(ctx: ProbeContext) -> Action:
     """Every distinct word of the question, as one answer (a spray over names and options it mentions)."""
     words = list(dict.fromkeys(re.findall(r"[A-Za-z][A-Za-z'-]*", ctx.question)))[:500]
@@ -580,8 +583,23 @@ def play_probe(env: Env, probe: Probe, seed: int, *, max_steps: int = _MAX_STEPS
     return _play(env, probe, opening, max_steps)
 
 
+def _answer_in_task(env: Env, ctx: ProbeContext) -> bool:
+    """True when the env's oracle answer is written verbatim in the task text (an echo-style task)."""
+    oracle = getattr(env, "oracle", None)
+    if oracle is None:
+        return False
+    try:
+        answer = oracle()
+    except Exception:  # noqa: BLE001 - an oracle that cannot answer here exempts nothing
+        return False
+    text = answer if isinstance(answer, str) else getattr(answer, "content", None)
+    return bool(text and text.strip() and text.strip() in ctx.question)
+
+
 def _play(env: Env, probe: Probe, opening: Observation, max_steps: int) -> list[float]:
     ctx = ProbeContext(opening=opening, history=list(opening.messages), spec=env.spec)
+    if probe.copies_task and _answer_in_task(env, ctx):
+        return []  # copying the task is solving it here, not a hack
     rewards: list[float] = []
     for turn in range(max_steps):
         ctx.turn = turn

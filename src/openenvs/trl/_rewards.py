@@ -80,6 +80,14 @@ class EnvScorer:
         self.outcomes: list[tuple[str, float]] = []
         """(env_id, correct-or-reward) of every newly scored completion; consumers (a curriculum) drain it."""
 
+    def clear(self) -> None:
+        """Close the cached envs and forget the cached verdicts (e.g. after `use_remote` re-routed an id)."""
+        with self._lock:
+            envs, self._envs = list(self._envs.values()), {}
+            self._verdicts.clear()
+        for env in envs:
+            env.close()
+
     def env(self, env_id: str, kwargs_json: str) -> Env:
         """Return this thread's cached env for `env_id` with these (JSON-encoded) kwargs."""
         key = (threading.get_ident(), env_id, kwargs_json)
