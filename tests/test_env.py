@@ -204,3 +204,17 @@ def test_a_failing_step_does_not_leave_the_env_inside_a_call():
         env.step("x")
     assert env.step("x").truncated is False and env.turn == 1
     assert env.step("x").truncated is True
+
+
+def test_a_step_with_a_non_dict_info_is_left_for_check_env_to_report():
+    from openenvs.testing import ConformanceError, check_env
+
+    class NoneInfo(Base):
+        def step(self, action):
+            return StepResult(Observation(), 0.0, True, False, None)
+
+    env = NoneInfo()
+    env.reset(seed=0)
+    assert env.step("x").info is None  # no crash inside the base class
+    with pytest.raises(ConformanceError, match="info is NoneType"):
+        check_env(NoneInfo())

@@ -90,15 +90,17 @@ def _after_step(self: Env, result: Any) -> StepResult:
     self._turn = turn = self._turn + 1
     out: StepResult = result if type(result) is StepResult else StepResult(*result)
     info = out[4]
-    if "correct" not in info:
-        info["correct"] = None
-    if "source" not in info:
-        spec = self.spec
-        info["source"] = {"env_id": spec.id if spec is not None else None, "index": None, "difficulty": None}
+    if isinstance(info, dict):  # anything else is left for check_env to report
+        if "correct" not in info:
+            info["correct"] = None
+        if "source" not in info:
+            spec = self.spec
+            info["source"] = {"env_id": spec.id if spec is not None else None, "index": None, "difficulty": None}
     if out[2] or out[3]:
         self._done = True
     elif self.max_turns is not None and turn >= self.max_turns:
-        info["truncated_by"] = "max_turns"
+        if isinstance(info, dict):
+            info["truncated_by"] = "max_turns"
         out = out._replace(truncated=True)
         self._done = True
     return out
