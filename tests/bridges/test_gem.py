@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from _require import missing, require_module
+from _sideserver import serving
 
 HERE = Path(__file__).resolve().parent  # not from conftest: another folder's conftest may hold that name
 ROOT = HERE.parents[1]
@@ -80,30 +78,8 @@ def test_gem_not_listed_where_it_is_not_installed():
 def gem_server():
     """`openenvs serve` of three GEM games, running in .venv-gem on a free loopback port."""
     python = _python()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [python, "-m", "openenvs", "serve", *SERVED, "--port", str(port), "--workers", "1"],
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(url + "/envs", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"the GEM-venv server exited: {proc.stderr.read()[-2000:]}")
-                time.sleep(0.1)
+    with serving(python, [*SERVED, "--workers", "1"], env=_env(), what="GEM-venv", attempts=600) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_gem_env_across_the_venv_boundary(gem_server):

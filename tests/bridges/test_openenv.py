@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
-import urllib.request
 
 import pytest
 
 from _require import missing, require_module
+from _sideserver import serving
 from conftest import HERE, ROOT
 
 VENV = ROOT / ".venv-openenv"
@@ -62,27 +60,8 @@ def test_openenv_not_listed_where_it_is_not_installed():
 def echo_server():
     """`openenvs serve openenv/echo-v0` running in .venv-openenv, on a free loopback port."""
     python = _python()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [python, "-m", "openenvs", "serve", "openenv/echo-v0", "--port", str(port)],
-        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "/envs", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"the OpenEnv-venv server exited: {proc.stderr.read()[-2000:]}")
-                time.sleep(0.1)
+    with serving(python, ["openenv/echo-v0"], env=_env(), what="OpenEnv-venv", attempts=300) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_openenv_env_across_the_venv_boundary(echo_server):

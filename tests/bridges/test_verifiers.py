@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from _require import missing, require_module
+from _sideserver import serving
 
 HERE = Path(__file__).resolve().parent  # not from conftest: another folder's conftest may hold that name
 ROOT = HERE.parents[1]
@@ -84,27 +82,8 @@ def test_verifiers_not_listed_where_it_is_not_installed():
 def verifiers_server():
     """`openenvs serve verifiers/reverse-text-v0` running in .venv-verifiers on a free loopback port."""
     python = verifiers_python()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [python, "-m", "openenvs", "serve", ENV_ID, "--port", str(port), "--workers", "1"],
-        env=side_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(900):
-            try:
-                urllib.request.urlopen(url + "/envs", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"the verifiers-venv server exited: {proc.stderr.read()[-2000:]}")
-                time.sleep(0.1)
+    with serving(python, [ENV_ID, "--workers", "1"], env=side_env(), what="verifiers-venv", attempts=900) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_verifiers_env_across_the_venv_boundary(verifiers_server):

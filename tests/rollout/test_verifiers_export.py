@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from _require import missing
+from _sideserver import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 BRIDGES = ROOT / "tests" / "bridges"
@@ -48,27 +46,8 @@ def side_env() -> dict:
 @pytest.fixture(scope="module")
 def openenvs_server():
     """`openenvs serve math/arithmetic-v1` in the main venv (this interpreter), on a free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "openenvs", "serve", ENV_ID, "--port", str(port), "--workers", "1"],
-        env=side_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(url + "/envs", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"the openenvs server exited: {proc.stderr.read()[-2000:]}")
-                time.sleep(0.1)
+    with serving(sys.executable, [ENV_ID, "--workers", "1"], env=side_env(), what="openenvs", attempts=600) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.mark.slow
