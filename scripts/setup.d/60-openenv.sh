@@ -9,25 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "${OPENENVS_SKIP_OPENENV:-0}" = "1" ] && { echo "openenv: skipped (OPENENVS_SKIP_OPENENV=1)"; exit 0; }
-VENV=.venv-openenv
-VERSION=0.10.0
-STAMP=$VENV/.openenvs-openenv-$VERSION
-[ -f "$STAMP" ] && exit 0
-LOG=$(mktemp)
-install() {
-  local py=${PYTHON:-python3}
-  [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q -U pip
-  "$VENV/bin/python" -m pip install -q "openenv==$VERSION" websockets
-  "$VENV/bin/python" -c "import openenv.core, openenv.core.env_server, openenv.core.generic_client; from importlib.metadata import version; print('openenv', version('openenv'))"
-}
-echo "openenv: building $VENV (openenv $VERSION, about a minute)"
-if install >"$LOG" 2>&1 || { echo "openenv: retrying once"; install >"$LOG" 2>&1; }; then
-  tail -1 "$LOG" > "$STAMP"
-  rm -f "$VENV/.openenvs-openenv-failed"
-  echo "openenv: ready ($(cat "$STAMP"))"
-else
-  mkdir -p "$VENV"; { echo "openenv $VERSION install failed:"; grep -v '^WARNING: Location' "$LOG" | tail -20; } > "$VENV/.openenvs-openenv-failed"
-  cat "$VENV/.openenvs-openenv-failed"
-fi
-rm -f "$LOG"
+source scripts/side-venv.sh
+build_side_venv openenv .venv-openenv openenv 0.10.0 \
+  "import openenv.core, openenv.core.env_server, openenv.core.generic_client; from importlib.metadata import version; print('openenv', version('openenv'))" \
+  websockets

@@ -12,4 +12,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "${OPENENVS_SKIP_VERIFIERS:-0}" = "1" ] && { echo "verifiers: skipped (OPENENVS_SKIP_VERIFIERS=1)"; exit 0; }
 source scripts/side-venv.sh
-build_side_venv verifiers .venv-verifiers verifiers 0.4.0 "import verifiers.v1 as vf; from importlib.metadata import version; print('verifiers', version('verifiers'))"
+build_side_venv verifiers .venv-verifiers verifiers 0.4.0 "import verifiers.v1 as vf; from importlib.metadata import version; print('verifiers', version('verifiers'))" "${SIDE_VENV_CORE[@]}"

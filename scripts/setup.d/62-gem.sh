@@ -10,4 +10,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "${OPENENVS_SKIP_GEM:-0}" = "1" ] && { echo "gem: skipped (OPENENVS_SKIP_GEM=1)"; exit 0; }
 source scripts/side-venv.sh
-build_side_venv gem .venv-gem gem-llm 0.1.0 "import gem; from importlib.metadata import version; print('gem-llm', version('gem-llm'))"
+build_side_venv gem .venv-gem gem-llm 0.1.0 "import gem; from importlib.metadata import version; print('gem-llm', version('gem-llm'))" "${SIDE_VENV_CORE[@]}"
