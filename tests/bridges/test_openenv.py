@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from _require import missing, require_module
 from _sideserver import serving
-from conftest import HERE, ROOT
+
+HERE = Path(__file__).resolve().parent  # not `from conftest import`: another folder's conftest may own that name
+ROOT = HERE.parents[1]
 
 VENV = ROOT / ".venv-openenv"
 SETUP = "scripts/setup.d/60-openenv.sh"

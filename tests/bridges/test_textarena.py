@@ -7,11 +7,11 @@ import random
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from _require import require_module
-from conftest import HERE, ROOT
 
 require_module("textarena", setup="scripts/setup (`.[dev]` includes the `textarena` extra)")
 
@@ -20,6 +20,9 @@ from _scripted import scripted_move  # noqa: E402
 import openenvs  # noqa: E402
 from openenvs.bridges.textarena import EXCLUDED, GAMES, TextArenaEnv, env_id  # noqa: E402
 from openenvs.rollout import FunctionPolicy, Runner, make_episodes  # noqa: E402
+
+HERE = Path(__file__).resolve().parent  # not `from conftest import`: another folder's conftest may own that name
+ROOT = HERE.parents[1]
 
 MAX_MOVES = 40
 SEEDS = (0, 3)
